@@ -1,0 +1,68 @@
+# The two commands of the README: `make book` and `make test`. Both set up .venv when needed
+# (from the pinned constraints.txt) and are quick when nothing has changed.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
+STAMP  := $(VENV)/.installed
+LABSTAMP := $(VENV)/.installed-lab
+
+.PHONY: help setup book test unit notebooks lint format lab bench mutation lock clean
+
+help:
+	@echo "make book      set up .venv and build the HTML book into _build/html"
+	@echo "make test      set up .venv and run every test (lint, unit, doctests, nbval, browser)"
+	@echo "make lab       open the chapters in JupyterLab"
+	@echo "make bench     print the speed and accuracy tables"
+	@echo "make mutation  mutation-test xentlib against the unit tests"
+	@echo "make lock      re-resolve and re-pin every dependency into constraints.txt"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else f"xent needs Python >= 3.11; $(PYTHON) is {v.major}.{v.minor}")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet -c constraints.txt -e ".[book,test]"
+	touch $@
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+$(LABSTAMP): $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e ".[book,test,lab]"
+	touch $@
+
+lab: $(LABSTAMP)
+	$(BIN)/jupyter lab book/
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+mutation: $(STAMP)
+	$(BIN)/mutmut run
+	$(BIN)/mutmut results
+
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet ".[book,test,lab]"
+	{ echo "# Every package that make installs, pinned. Regenerate with: make lock"; \
+	  .lock-venv/bin/python -m pip freeze --exclude xentlib; } > constraints.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis mutants

@@ -1,0 +1,37 @@
+"""Execute chapters in place, each top to bottom in a fresh kernel, as nbval and the book expect.
+
+Usage: python scripts/execute_notebooks.py [NOTEBOOK ...]   (default: every chapter under book/)
+
+Run it after changing xentlib or a chapter, then commit the notebooks with their outputs.
+"""
+
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+BOOK = Path(__file__).resolve().parent.parent / "book"
+
+
+def execute(path):
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)  # timestamps would change on every run
+    nbformat.write(nb, path)
+    return time.perf_counter() - start
+
+
+def main(argv):
+    paths = [Path(p).resolve() for p in argv] or sorted(BOOK.glob("*.ipynb"))
+    for path in paths:
+        print(f"{path.relative_to(BOOK.parent)}: {execute(path):.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,261 @@
+"""The sigmoid and the softmax family: stable forms of the book's activation functions."""
+
+import numpy as np
+
+from ._core import mask_empty_rows, shifted
+from ._validation import as_float_array, check_axis, show
+
+
+def sigmoid(x):
+    r"""The logistic sigmoid :math:`\sigma(x) = 1 / (1 + e^{-x})`, label ``eq-sigmoid``.
+
+    Parameters
+    ----------
+    x : array_like
+        Real numbers, any shape. Integers are computed in float64; float32 stays float32.
+
+    Returns
+    -------
+    ndarray or scalar
+        :math:`\sigma(x)`, same shape and floating dtype as ``x``, in [0, 1].
+
+    See Also
+    --------
+    sigmoid_grad : its derivative.
+    binary_cross_entropy_with_logits : the loss that consumes it.
+
+    Notes
+    -----
+    The textbook form overflows ``exp(-x)`` for ``x < -709`` (float64) and warns. Here the
+    exponential only ever sees :math:`-|x|`:
+
+    .. math:: \sigma(x) = \frac{1}{1 + e^{-|x|}} \ (x \ge 0), \qquad
+              \sigma(x) = \frac{e^{-|x|}}{1 + e^{-|x|}} \ (x < 0),
+
+    so it cannot overflow, ``sigmoid(0.0) == 0.5`` exactly, and the symmetry
+    :math:`\sigma(-x) = 1 - \sigma(x)` holds. NaN propagates.
+
+    Examples
+    --------
+    >>> from xentlib import sigmoid
+    >>> float(sigmoid(0.0))
+    0.5
+    >>> sigmoid([-1000.0, 0.86, 1000.0])
+    array([0.        , 0.70266065, 1.        ])
+    """
+    x = as_float_array(x, "x", "sigmoid")
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1, e) / (1 + e)
+
+
+def sigmoid_grad(x):
+    r"""The derivative :math:`\sigma'(x) = \sigma(x)\,(1 - \sigma(x))`, label ``eq-sigmoid-grad``.
+
+    Parameters
+    ----------
+    x : array_like
+        Real numbers, any shape.
+
+    Returns
+    -------
+    ndarray or scalar
+        :math:`\sigma'(x)`, same shape and floating dtype as ``x``, in [0, 0.25].
+
+    See Also
+    --------
+    sigmoid
+
+    Notes
+    -----
+    The seed writes it as :math:`e^{-x}/(1 + e^{-x})^2`, which overflows for large negative
+    ``x``; :math:`\sigma(x)(1 - \sigma(x))` loses every digit for large positive ``x``, where
+    :math:`1 - \sigma(x)` cancels. The form used here has neither problem:
+
+    .. math:: \sigma'(x) = \sigma(x)\,\sigma(-x) = \frac{e^{-|x|}}{(1 + e^{-|x|})^2}.
+
+    Examples
+    --------
+    >>> from xentlib import sigmoid_grad
+    >>> float(sigmoid_grad(0.0))
+    0.25
+    >>> float(sigmoid_grad(40.0))  # sigma(40) * (1 - sigma(40)) would give 0.0
+    4.248354255291589e-18
+    """
+    x = as_float_array(x, "x", "sigmoid_grad")
+    e = np.exp(-np.abs(x))
+    return e / ((1 + e) * (1 + e))
+
+
+def logsumexp(z, axis=-1, keepdims=False):
+    r"""The log-sum-exp :math:`\log \sum_j e^{z_j}` along ``axis``, label ``eq-logsumexp``.
+
+    Parameters
+    ----------
+    z : array_like
+        Logits, at least 1-D. Entries may be ``-inf`` (masked).
+    axis : int, optional
+        The axis to reduce (default: the last).
+    keepdims : bool, optional
+        Keep the reduced axis with length 1.
+
+    Returns
+    -------
+    ndarray or scalar
+        Same floating dtype as ``z``. ``-inf`` for a row whose every logit is ``-inf``.
+
+    See Also
+    --------
+    log_softmax, softmax
+    scipy.special.logsumexp : the same quantity, with weights.
+
+    Notes
+    -----
+    With :math:`m = \max_j z_j` at index :math:`k` and :math:`t = \sum_{j \ne k} e^{z_j - m}`,
+
+    .. math:: \operatorname{logsumexp}(z) = m + \log(1 + t) = m + \operatorname{log1p}(t).
+
+    No exponential exceeds 1, so nothing overflows, and ``log1p`` keeps the digits of a tiny
+    :math:`t` that :math:`\log(1 + t)` would lose.
+
+    Examples
+    --------
+    >>> from xentlib import logsumexp
+    >>> round(float(logsumexp([-2.85, 0.86, 0.28])), 6)
+    1.320191
+    >>> float(logsumexp([1000.0, 1000.0]))  # log(exp(1000) + exp(1000)) overflows on the way
+    1000.6931471805599
+    """
+    z = as_float_array(z, "z", "logsumexp")
+    axis = check_axis(axis, z, "z", "logsumexp")
+    m, _, _, t = shifted(z, axis)
+    out = m + np.log1p(t)
+    return out if keepdims else np.squeeze(out, axis=axis)[()]
+
+
+def log_softmax(z, axis=-1):
+    r"""The log-probabilities :math:`\log \operatorname{softmax}(z)`, label ``eq-log-softmax``.
+
+    Parameters
+    ----------
+    z : array_like
+        Logits, at least 1-D. Entries may be ``-inf`` (masked): they get ``-inf``.
+    axis : int, optional
+        The class axis (default: the last).
+
+    Returns
+    -------
+    ndarray
+        Same shape and floating dtype as ``z``, all <= 0.
+
+    See Also
+    --------
+    softmax, logsumexp
+
+    Notes
+    -----
+    :math:`\log q_i = z_i - \operatorname{logsumexp}(z) = (z_i - m) - \operatorname{log1p}(t)`,
+    a sum of two non-positive numbers, so there is no cancellation; at the largest logit it is
+    :math:`-\operatorname{log1p}(t)`, correct to the last digit even when it is
+    :math:`-10^{-9}`. ``log(softmax(z))`` gives ``-inf`` where the probability underflows;
+    this does not.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xentlib import log_softmax, softmax
+    >>> log_softmax([-2.85, 0.86, 0.28]).round(4)
+    array([-4.1702, -0.4602, -1.0402])
+    >>> with np.errstate(divide="ignore"):
+    ...     np.log(softmax([1000.0, 1.0]))
+    array([  0., -inf])
+    >>> log_softmax([1000.0, 1.0])
+    array([   0., -999.])
+    """
+    z = as_float_array(z, "z", "log_softmax")
+    axis = check_axis(axis, z, "z", "log_softmax")
+    m, d, _, t = shifted(z, axis)
+    return mask_empty_rows(d - np.log1p(t), m)
+
+
+def softmax(z, axis=-1):
+    r"""The softmax :math:`q_i = e^{z_i} / \sum_j e^{z_j}` along ``axis``, label ``eq-softmax``.
+
+    Parameters
+    ----------
+    z : array_like
+        Logits (the seed's "scores"), at least 1-D. ``-inf`` entries get probability exactly 0.
+    axis : int, optional
+        The class axis (default: the last).
+
+    Returns
+    -------
+    ndarray
+        Probabilities, same shape and floating dtype as ``z``, each row summing to 1. NaN for a
+        row whose every logit is ``-inf``.
+
+    See Also
+    --------
+    log_softmax, logsumexp, softmax_jacobian
+
+    Notes
+    -----
+    Softmax is shift invariant, :math:`\operatorname{softmax}(z - c) = \operatorname{softmax}(z)`,
+    so it is computed as :math:`e^{z_i - m} / (1 + t)` with :math:`m = \max_j z_j` and
+    :math:`t` the sum of the other terms: no exponential exceeds 1 and the largest one is
+    exactly 1.
+
+    Examples
+    --------
+    >>> from xentlib import softmax
+    >>> softmax([-2.85, 0.86, 0.28])
+    array([0.01544932, 0.63116335, 0.35338733])
+    >>> softmax([1000.0, 1.0, -float("inf")])
+    array([1., 0., 0.])
+    """
+    z = as_float_array(z, "z", "softmax")
+    axis = check_axis(axis, z, "z", "softmax")
+    m, _, e, t = shifted(z, axis)
+    return mask_empty_rows(e / (1 + t), m)
+
+
+def softmax_jacobian(z):
+    r"""The Jacobian :math:`\partial q_i / \partial z_j = \operatorname{diag}(q) - q q^\top`.
+
+    Label ``eq-softmax-jacobian``.
+
+    Parameters
+    ----------
+    z : array_like
+        A 1-D vector of logits.
+
+    Returns
+    -------
+    ndarray
+        The symmetric ``(C, C)`` matrix :math:`J_{ij} = q_i(\delta_{ij} - q_j)`.
+
+    See Also
+    --------
+    softmax, cross_entropy_grad
+
+    Notes
+    -----
+    The diagonal is the seed's :math:`-q_k(q_k - 1)`; the off-diagonal terms
+    :math:`-q_i q_j` are the ones the seed never derives. Each row sums to 0, because the
+    probabilities always sum to 1.
+
+    Examples
+    --------
+    >>> from xentlib import softmax_jacobian
+    >>> softmax_jacobian([-2.85, 0.86, 0.28]).round(4)
+    array([[ 0.0152, -0.0098, -0.0055],
+           [-0.0098,  0.2328, -0.223 ],
+           [-0.0055, -0.223 ,  0.2285]])
+    """
+    z = as_float_array(z, "z", "softmax_jacobian")
+    if z.ndim != 1:
+        raise ValueError(
+            f"softmax_jacobian: z must be 1-D (one vector of logits), got shape {z.shape}: "
+            f"{show(z)}"
+        )
+    q = softmax(z)
+    return np.diag(q) - np.outer(q, q)

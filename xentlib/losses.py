@@ -1,0 +1,342 @@
+"""Cross-entropy losses and their gradients.
+
+Every loss has the same shape: validate, compute per-sample losses in a stable form, reduce.
+"""
+
+import numpy as np
+
+from . import _validation as v
+from ._core import ce_parts
+from .activations import sigmoid
+
+
+def one_hot(labels, num_classes):
+    r"""Integer class labels as one-hot rows: ``one_hot(y, C)[..., j] = 1`` where ``j == y``.
+
+    Parameters
+    ----------
+    labels : array_like of int
+        0-based class labels, any shape.
+    num_classes : int
+        :math:`C`, the number of classes; every label must lie in ``0 .. C - 1``.
+
+    Returns
+    -------
+    ndarray of float64
+        Shape ``labels.shape + (C,)``.
+
+    Examples
+    --------
+    >>> from xentlib import one_hot
+    >>> one_hot(2, 3)  # the seed's "class 3", counted from 1
+    array([0., 0., 1.])
+    >>> one_hot([0, 2], 3)
+    array([[1., 0., 0.],
+           [0., 0., 1.]])
+    """
+    num_classes = v.check_num_classes(num_classes, "one_hot")
+    labels = v.as_labels(labels, num_classes, "one_hot", name="labels")
+    return (labels[..., None] == np.arange(num_classes)).astype(np.float64)
+
+
+def _logits_and_target(z, target, func):
+    """Validate ``(z, target)`` for the multi-class losses.
+
+    Returns ``(z, labels, probs)`` with ``z`` as a float array of shape ``(C,)`` or ``(N, C)``
+    and exactly one of ``labels`` (integer, shape ``z.shape[:-1]``) or ``probs`` (``z``'s shape
+    and dtype) set.
+    """
+    z = v.as_float_array(z, "z", func)
+    if z.ndim not in (1, 2):
+        raise ValueError(
+            f"{func}: logits z must have shape (C,) or (N, C), got {z.ndim}-d shape {z.shape}"
+        )
+    num_classes = z.shape[-1]
+    if num_classes == 0:
+        raise ValueError(f"{func}: logits z must have at least one class, got shape {z.shape}")
+    target_arr = np.asarray(target)
+    if target_arr.shape == z.shape[:-1]:
+        return z, v.as_labels(target_arr, num_classes, func), None
+    if target_arr.shape == z.shape:
+        probs = v.as_float_array(target_arr, "target", func).astype(z.dtype, copy=False)
+        v.check_probabilities(probs, func)
+        return z, None, probs
+    raise ValueError(
+        f"{func}: target must be 0-based integer labels of shape {z.shape[:-1]} or "
+        f"probabilities of shape {z.shape} (the shape of z), got shape {target_arr.shape}"
+    )
+
+
+def _reduce(losses, reduction, func):
+    """Apply ``reduction`` to per-sample ``losses`` (shape ``()`` or ``(N,)``)."""
+    if reduction == "none":
+        return losses[()]
+    if reduction == "sum":
+        return losses.sum()[()]
+    if losses.size == 0:
+        raise ValueError(f"{func}: reduction='mean' of an empty batch (N = 0) is undefined")
+    return losses.mean()[()]
+
+
+def _scale_grad(grad, reduction, func):
+    if reduction == "mean" and grad.ndim == 2:
+        if grad.shape[0] == 0:
+            raise ValueError(f"{func}: reduction='mean' of an empty batch (N = 0) is undefined")
+        grad /= grad.shape[0]
+    return grad
+
+
+def cross_entropy(z, target, reduction="mean"):
+    r"""Multi-class cross-entropy of logits ``z`` against ``target``, label ``eq-ce``.
+
+    .. math:: L = -\sum_i y_i \log \operatorname{softmax}(z)_i
+                = \operatorname{logsumexp}(z) - z_y \ \text{(one-hot target)}.
+
+    Parameters
+    ----------
+    z : array_like
+        Logits, shape ``(C,)`` for one sample or ``(N, C)`` for a batch.
+    target : array_like
+        Either 0-based integer class labels, shape ``()`` or ``(N,)``; or probability targets
+        (one-hot or soft labels) of ``z``'s shape, each row non-negative and summing to 1.
+    reduction : {'mean', 'sum', 'none'}, optional
+        How per-sample losses combine over the batch. ``'none'`` returns shape ``(N,)``.
+
+    Returns
+    -------
+    scalar or ndarray
+        In ``z``'s floating dtype. NaN for a sample with a NaN logit or with every logit ``-inf``.
+
+    Raises
+    ------
+    ValueError
+        Labels out of range (they are 0-based), probability rows that are negative or do not
+        sum to 1, shape mismatches, ``z`` not 1-D or 2-D, an unknown ``reduction``, or
+        ``'mean'`` over an empty batch.
+    TypeError
+        Non-integer labels, or non-numeric input.
+
+    See Also
+    --------
+    cross_entropy_grad, cross_entropy_with_grad, log_softmax
+
+    Notes
+    -----
+    Computed as :math:`\operatorname{log1p}(t) - (z_y - m)`, where :math:`m` is the largest
+    logit and :math:`t` the sum of the other :math:`e^{z_j - m}`: both terms are
+    non-negative, so no digit cancels, and a confident correct prediction gets its tiny loss
+    right to the last digit.
+
+    Examples
+    --------
+    The seed's scores, with the correct class "3" counted from 1, i.e. label 2:
+
+    >>> from xentlib import cross_entropy
+    >>> loss = cross_entropy([-2.85, 0.86, 0.28], 2)
+    >>> print(f"{loss:.4f}")
+    1.0402
+    >>> cross_entropy([[-2.85, 0.86, 0.28], [1.0, 2.0, 3.0]], [2, 2], reduction="none").round(4)
+    array([1.0402, 0.4076])
+    """
+    v.check_reduction(reduction, "cross_entropy")
+    z, labels, probs = _logits_and_target(z, target, "cross_entropy")
+    loss, _ = ce_parts(z, labels, probs, want_loss=True, want_grad=False)
+    return _reduce(loss, reduction, "cross_entropy")
+
+
+def cross_entropy_grad(z, target, reduction="mean"):
+    r"""The gradient :math:`\partial L / \partial z = q - y` of the cross-entropy (``eq-ce-grad``).
+
+    Parameters
+    ----------
+    z, target, reduction
+        As for :func:`cross_entropy`.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``z``. For a batch with ``reduction='mean'`` the rows are
+        divided by :math:`N`, i.e. :math:`(P - Y)/N`; with ``'sum'`` or ``'none'`` they are
+        :math:`P - Y` (for ``'none'``, row :math:`n` is the gradient of sample :math:`n`'s loss).
+
+    See Also
+    --------
+    cross_entropy, cross_entropy_with_grad, softmax_jacobian
+
+    Notes
+    -----
+    By the chain rule through the softmax Jacobian,
+    :math:`\partial L/\partial z_j = \sum_i (-y_i / q_i)\, q_i(\delta_{ij} - q_j) = q_j - y_j`.
+    At the label of a confident, correct prediction :math:`q_y - 1` cancels catastrophically;
+    there it is computed as :math:`-t/(1+t)`.
+
+    Examples
+    --------
+    >>> from xentlib import cross_entropy_grad
+    >>> cross_entropy_grad([-2.85, 0.86, 0.28], 2).round(5)
+    array([ 0.01545,  0.63116, -0.64661])
+    """
+    v.check_reduction(reduction, "cross_entropy_grad")
+    z, labels, probs = _logits_and_target(z, target, "cross_entropy_grad")
+    _, grad = ce_parts(z, labels, probs, want_loss=False, want_grad=True)
+    return _scale_grad(grad, reduction, "cross_entropy_grad")
+
+
+def cross_entropy_with_grad(z, target, reduction="mean"):
+    """``(cross_entropy, cross_entropy_grad)`` computed together, sharing the softmax.
+
+    Parameters
+    ----------
+    z, target, reduction
+        As for :func:`cross_entropy`.
+
+    Returns
+    -------
+    loss : scalar or ndarray
+        As :func:`cross_entropy` returns it.
+    grad : ndarray
+        As :func:`cross_entropy_grad` returns it.
+
+    Examples
+    --------
+    >>> from xentlib import cross_entropy_with_grad
+    >>> loss, grad = cross_entropy_with_grad([-2.85, 0.86, 0.28], 2)
+    >>> print(f"{loss:.4f}", grad.round(4))
+    1.0402 [ 0.0154  0.6312 -0.6466]
+    """
+    func = "cross_entropy_with_grad"
+    v.check_reduction(reduction, func)
+    z, labels, probs = _logits_and_target(z, target, func)
+    loss, grad = ce_parts(z, labels, probs, want_loss=True, want_grad=True)
+    return _reduce(loss, reduction, func), _scale_grad(grad, reduction, func)
+
+
+def _binary_inputs(a, y, name_a, func):
+    a = v.as_float_array(a, name_a, func)
+    y = v.as_float_array(y, "y", func)
+    v.check_same_shape(a, y, name_a, "y", func)
+    v.check_unit_interval(y, "targets y", func)
+    return a, y.astype(a.dtype, copy=False)
+
+
+def binary_cross_entropy(q, y, reduction="mean"):
+    r"""Binary cross-entropy of probabilities ``q`` against targets ``y``, label ``eq-bce``.
+
+    .. math:: H(y, q) = -\bigl(y \log q + (1 - y) \log(1 - q)\bigr)
+
+    Parameters
+    ----------
+    q : array_like
+        Predicted probabilities :math:`\hat y` in [0, 1], any shape.
+    y : array_like
+        Targets in [0, 1] (hard 0/1 labels or soft labels), same shape as ``q``.
+    reduction : {'mean', 'sum', 'none'}, optional
+        ``'mean'`` is the seed's :math:`L(W) = \frac1N \sum_n H(p_n, q_n)` over all entries.
+
+    Returns
+    -------
+    scalar or ndarray
+        In ``q``'s floating dtype. Exactly 0 where ``q`` equals a hard ``y``
+        (:math:`0 \log 0 = 0`); ``inf`` where ``q`` is 0 or 1 against the other label.
+
+    See Also
+    --------
+    binary_cross_entropy_with_logits : the stable form to use when you have logits.
+
+    Notes
+    -----
+    Probabilities have already lost the information a logit carries: :math:`1 - \hat y`
+    rounds to 0 for :math:`\hat y > 1 - 2^{-53}`. Train on logits.
+
+    Examples
+    --------
+    >>> from xentlib import binary_cross_entropy
+    >>> print(f"{binary_cross_entropy([0.9, 0.2], [1.0, 0.0]):.4f}")
+    0.1643
+    >>> float(binary_cross_entropy(1.0, 1.0))
+    0.0
+    """
+    v.check_reduction(reduction, "binary_cross_entropy")
+    q, y = _binary_inputs(q, y, "q", "binary_cross_entropy")
+    v.check_unit_interval(q, "probabilities q", "binary_cross_entropy")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pos = np.where(y > 0, y * np.log(q), 0)
+        neg = np.where(y < 1, (1 - y) * np.log1p(-q), 0)
+    return _reduce(np.asarray(-(pos + neg)), reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(z, y, reduction="mean"):
+    r"""Binary cross-entropy of :math:`\sigma(z)` against ``y``, from logits (``eq-bce-logits``).
+
+    Parameters
+    ----------
+    z : array_like
+        Logits, any shape; :math:`\hat y = \sigma(z)`.
+    y : array_like
+        Targets in [0, 1], same shape as ``z``.
+    reduction : {'mean', 'sum', 'none'}, optional
+
+    Returns
+    -------
+    scalar or ndarray
+        In ``z``'s floating dtype; finite for every finite ``z``.
+
+    See Also
+    --------
+    binary_cross_entropy, binary_cross_entropy_grad, sigmoid
+
+    Notes
+    -----
+    Since :math:`-\log\sigma(z) = \log(1 + e^{-z})`,
+
+    .. math:: H = \begin{cases} (1 - y)\,z + \operatorname{log1p}(e^{-|z|}) & z \ge 0 \\
+                               -y\,z + \operatorname{log1p}(e^{-|z|}) & z < 0 \end{cases}
+
+    Both terms are non-negative, so nothing cancels, even for soft labels; the exponential
+    never exceeds 1, so nothing overflows.
+
+    Examples
+    --------
+    >>> from xentlib import binary_cross_entropy_with_logits
+    >>> print(f"{binary_cross_entropy_with_logits([2.1972, -1.3863], [1.0, 0.0]):.4f}")
+    0.1643
+    >>> float(binary_cross_entropy_with_logits(-1000.0, 1.0))  # log(sigmoid(-1000)) is -inf
+    1000.0
+    """
+    func = "binary_cross_entropy_with_logits"
+    v.check_reduction(reduction, func)
+    z, y = _binary_inputs(z, y, "z", func)
+    linear = np.where(z >= 0, (1 - y) * z, -y * z)
+    return _reduce(np.asarray(linear + np.log1p(np.exp(-np.abs(z)))), reduction, func)
+
+
+def binary_cross_entropy_grad(z, y, reduction="mean"):
+    r"""The gradient :math:`\partial H / \partial z = \sigma(z) - y`, label ``eq-bce-grad``.
+
+    Parameters
+    ----------
+    z, y, reduction
+        As for :func:`binary_cross_entropy_with_logits`.
+
+    Returns
+    -------
+    ndarray or scalar
+        Same shape and dtype as ``z``; divided by the number of entries for ``'mean'``.
+
+    Examples
+    --------
+    >>> from xentlib import binary_cross_entropy_grad
+    >>> binary_cross_entropy_grad([0.0, 2.0], [1.0, 1.0], reduction="none").round(4)
+    array([-0.5   , -0.1192])
+    """
+    func = "binary_cross_entropy_grad"
+    v.check_reduction(reduction, func)
+    z, y = _binary_inputs(z, y, "z", func)
+    # For z >= 0, sigma(z) - y is written (1 - y) - sigma(-z): with y = 1 the plain subtraction
+    # would cancel every digit of a confident, correct prediction.
+    grad = np.where(z >= 0, (1 - y) - sigmoid(-z), sigmoid(z) - y)
+    if reduction == "mean":
+        if z.size == 0:
+            raise ValueError(f"{func}: reduction='mean' of an empty batch (N = 0) is undefined")
+        grad = grad / z.size
+    return grad
