@@ -36,6 +36,8 @@ def as_float_array(x, name, func):
 def as_labels(labels, num_classes, func, name="target"):
     """``labels`` as an integer array whose entries lie in ``0 .. num_classes - 1``."""
     arr = np.asarray(labels)
+    if arr.size == 0 and arr.dtype.kind == "f":  # ``[]`` is float64 to numpy: no label in it
+        arr = arr.astype(np.intp)
     if arr.dtype.kind not in "iu":
         raise TypeError(
             f"{func}: {name} holds class labels, which must be integers (0-based), "
@@ -69,16 +71,21 @@ def check_axis(axis, arr, name, func):
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{func}: axis must be an int, got {axis!r}")
     try:
-        return normalize_axis_index(int(axis), arr.ndim)
+        index = normalize_axis_index(int(axis), arr.ndim)
     except np.exceptions.AxisError:
         raise ValueError(
             f"{func}: axis {axis} is out of range for {name} with {arr.ndim} dimension(s) "
             f"(valid: {-arr.ndim}..{arr.ndim - 1})"
         ) from None
+    if arr.shape[index] == 0:
+        raise ValueError(
+            f"{func}: {name} must have at least one entry along axis {axis}, got shape {arr.shape}"
+        )
+    return index
 
 
 def check_reduction(reduction, func):
-    if reduction not in REDUCTIONS:
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ValueError(
             f"{func}: reduction must be one of 'mean', 'sum', 'none', got {reduction!r}"
         )
@@ -89,7 +96,7 @@ def check_unit_interval(arr, name, func):
     outside = (arr < 0) | (arr > 1)
     if np.any(outside):
         bad = arr[outside].flat[0]
-        raise ValueError(f"{func}: {name} must lie in [0, 1], got {bad!r} in {show(arr)}")
+        raise ValueError(f"{func}: {name} must lie in [0, 1], got {float(bad)!r} in {show(arr)}")
 
 
 def check_same_shape(a, b, name_a, name_b, func):
@@ -109,7 +116,7 @@ def check_probabilities(target, func, name="target"):
     if np.any(target < 0):
         bad = target[target < 0].flat[0]
         raise ValueError(
-            f"{func}: probability {name} must be non-negative, got {bad!r} in {show(target)}"
+            f"{func}: probability {name} must be non-negative, got {float(bad)!r} in {show(target)}"
         )
     sums = target.sum(axis=-1)
     tol = np.sqrt(np.finfo(target.dtype).eps)

@@ -241,7 +241,10 @@ def softmax_jacobian(z):
     -----
     The diagonal is the seed's :math:`-q_k(q_k - 1)`; the off-diagonal terms
     :math:`-q_i q_j` are the ones the seed never derives. Each row sums to 0, because the
-    probabilities always sum to 1.
+    probabilities always sum to 1. At the largest logit, :math:`1 - q_k` is computed as
+    :math:`t / (1 + t)` (see :func:`softmax`), so the diagonal of a confident prediction keeps
+    its digits instead of cancelling in :math:`q_k - q_k^2`. A NaN logit, or every logit
+    ``-inf``, gives a matrix of NaN.
 
     Examples
     --------
@@ -257,5 +260,12 @@ def softmax_jacobian(z):
             f"softmax_jacobian: z must be 1-D (one vector of logits), got shape {z.shape}: "
             f"{show(z)}"
         )
-    q = softmax(z)
-    return np.diag(q) - np.outer(q, q)
+    m, _, e, t = shifted(z, 0)
+    q = mask_empty_rows(e / (1 + t), m)
+    # The diagonal q_i (1 - q_i): at the largest logit 1 - q_k is t / (1 + t), since q_k - q_k**2
+    # would cancel every digit of a confident prediction; elsewhere q_i <= 1/2 and 1 - q_i is safe.
+    rest = 1 - q
+    rest[np.argmax(z)] = (t / (1 + t))[0]
+    jac = -np.outer(q, q)
+    np.fill_diagonal(jac, q * rest)
+    return jac

@@ -37,7 +37,8 @@ def numerical_gradient(f, x, eps=1e-6):
     """
     if not callable(f):
         raise TypeError(f"numerical_gradient: f must be callable, got {f!r}")
-    if not np.isscalar(eps) or not np.isreal(eps) or not eps > 0 or not np.isfinite(eps):
+    real = isinstance(eps, (int, float, np.integer, np.floating)) and not isinstance(eps, bool)
+    if not real or not eps > 0 or not np.isfinite(eps):
         raise ValueError(f"numerical_gradient: eps must be a positive finite number, got {eps!r}")
     x = as_float_array(x, "x", "numerical_gradient").astype(np.float64)  # a copy: x stays intact
     grad = np.empty_like(x)

@@ -49,7 +49,8 @@ def _logits_and_target(z, target, func):
     z = v.as_float_array(z, "z", func)
     if z.ndim not in (1, 2):
         raise ValueError(
-            f"{func}: logits z must have shape (C,) or (N, C), got {z.ndim}-d shape {z.shape}"
+            f"{func}: logits z must have shape (C,) or (N, C), got {z.ndim}-d shape {z.shape}: "
+            f"{v.show(z)}"
         )
     num_classes = z.shape[-1]
     if num_classes == 0:
@@ -306,7 +307,11 @@ def binary_cross_entropy_with_logits(z, y, reduction="mean"):
     func = "binary_cross_entropy_with_logits"
     v.check_reduction(reduction, func)
     z, y = _binary_inputs(z, y, "z", func)
-    linear = np.where(z >= 0, (1 - y) * z, -y * z)
+    # A zero coefficient contributes exactly 0, even at z = +-inf (the limit), where the product
+    # would be 0 * inf = NaN.
+    weight = np.where(z >= 0, 1 - y, -y)
+    with np.errstate(invalid="ignore"):
+        linear = np.where(weight == 0, 0, weight * z)
     return _reduce(np.asarray(linear + np.log1p(np.exp(-np.abs(z)))), reduction, func)
 
 
