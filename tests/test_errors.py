@@ -1,0 +1,442 @@
+"""Every input check: the error names the function and the argument, shows the value, states
+the rule.
+
+Each case lists fragments that must all appear, literally, in the message.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from xentlib import (
+    binary_cross_entropy,
+    binary_cross_entropy_grad,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    cross_entropy_grad,
+    cross_entropy_with_grad,
+    log_softmax,
+    logsumexp,
+    numerical_gradient,
+    one_hot,
+    sigmoid,
+    sigmoid_grad,
+    softmax,
+    softmax_jacobian,
+)
+
+SEED_Z = [-2.85, 0.86, 0.28]
+CE_FUNCS = [cross_entropy, cross_entropy_grad, cross_entropy_with_grad]
+BCE_FUNCS = [binary_cross_entropy, binary_cross_entropy_with_logits, binary_cross_entropy_grad]
+AXIS_FUNCS = [softmax, log_softmax, logsumexp]
+ALL_ARRAY_FUNCS = [sigmoid, sigmoid_grad, *AXIS_FUNCS, softmax_jacobian]
+
+
+def check(exc_type, call, *fragments):
+    with pytest.raises(exc_type) as info:
+        call()
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    return message
+
+
+# --- labels -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+def test_label_too_large(func):
+    # The seed's 1-based "class 3" is the classic mistake.
+    check(
+        ValueError,
+        lambda: func(SEED_Z, 3),
+        f"{func.__name__}: ",
+        "label 3 in target",
+        "out of range for 3 classes",
+        "labels are 0-based: 0..2",
+    )
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+def test_label_negative(func):
+    check(
+        ValueError,
+        lambda: func([SEED_Z, SEED_Z], [0, -1]),
+        f"{func.__name__}: label -1 in target is out of range for 3 classes",
+        "(labels are 0-based: 0..2)",
+    )
+
+
+def test_label_out_of_range_reports_the_worst_label_in_a_batch():
+    check(ValueError, lambda: cross_entropy([SEED_Z] * 3, [0, 7, 2]), "label 7 in target")
+    check(ValueError, lambda: cross_entropy([SEED_Z] * 2, [-4, 9]), "label -4 in target")
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize(("label", "shown"), [(2.0, "float64"), (True, "bool")])
+def test_label_not_integer(func, label, shown):
+    check(
+        TypeError,
+        lambda: func(SEED_Z, label),
+        f"{func.__name__}: target holds class labels, which must be integers (0-based)",
+        f"got dtype {shown}",
+        "with value",
+    )
+
+
+def test_label_batch_not_integer_shows_value():
+    check(
+        TypeError,
+        lambda: cross_entropy([SEED_Z, SEED_Z], [1.5, 2.0]),
+        "got dtype float64 with value [1.5, 2. ]",
+    )
+
+
+def test_one_hot_labels():
+    check(
+        ValueError,
+        lambda: one_hot([0, 3], 3),
+        "one_hot: label 3 in labels is out of range for 3 classes (labels are 0-based: 0..2)",
+    )
+    check(
+        TypeError,
+        lambda: one_hot([0.0, 1.0], 3),
+        "one_hot: labels holds class labels, which must be integers (0-based), got dtype float64",
+    )
+
+
+@pytest.mark.parametrize(("num_classes", "fragment"), [(True, "True"), (2.0, "2.0"), ("3", "'3'")])
+def test_one_hot_num_classes_type(num_classes, fragment):
+    check(
+        TypeError,
+        lambda: one_hot([0], num_classes),
+        f"one_hot: num_classes must be an int, got {fragment}",
+    )
+
+
+@pytest.mark.parametrize("num_classes", [0, -2])
+def test_one_hot_num_classes_value(num_classes):
+    check(
+        ValueError,
+        lambda: one_hot([0], num_classes),
+        f"one_hot: num_classes must be at least 1, got {num_classes}",
+    )
+
+
+# --- logits and target shapes -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+def test_logits_scalar(func):
+    check(
+        ValueError,
+        lambda: func(2.5, 0),
+        f"{func.__name__}: logits z must have shape (C,) or (N, C), got 0-d shape ()",
+        "2.5",
+    )
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+def test_logits_three_dimensional(func):
+    check(
+        ValueError,
+        lambda: func(np.full((1, 2, 3), 4.5), 0),
+        f"{func.__name__}: logits z must have shape (C,) or (N, C), got 3-d shape (1, 2, 3)",
+        "4.5",
+    )
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+def test_logits_without_classes(func):
+    check(
+        ValueError,
+        lambda: func(np.zeros((2, 0)), [0, 0]),
+        f"{func.__name__}: logits z must have at least one class, got shape (2, 0)",
+    )
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    ("z", "target", "shapes"),
+    [
+        ([SEED_Z, SEED_Z], [0, 1, 2], "of shape (2,) or probabilities of shape (2, 3)"),
+        (SEED_Z, [2], "of shape () or probabilities of shape (3,)"),
+        ([SEED_Z], [[0.0, 1.0]], "of shape (1,) or probabilities of shape (1, 3)"),
+    ],
+)
+def test_target_shape(func, z, target, shapes):
+    got = np.asarray(target).shape
+    check(
+        ValueError,
+        lambda: func(z, target),
+        f"{func.__name__}: target must be 0-based integer labels {shapes}",
+        "(the shape of z)",
+        f"got shape {got}",
+    )
+
+
+# --- probability targets ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+def test_probability_target_negative(func):
+    check(
+        ValueError,
+        lambda: func(SEED_Z, [-0.25, 0.25, 1.0]),
+        f"{func.__name__}: probability target must be non-negative",
+        "got -0.25 in [-0.25, 0.25, 1. ]",
+    )
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+def test_probability_target_not_summing_to_one(func):
+    check(
+        ValueError,
+        lambda: func([SEED_Z, SEED_Z], [[0.2, 0.3, 0.5], [0.5, 0.5, 0.5]]),
+        f"{func.__name__}: each row of probability target must sum to 1 (within 1.5e-08)",
+        "got a row summing to 1.5 in",
+    )
+
+
+def test_probability_tolerance_follows_the_dtype():
+    z32 = np.array(SEED_Z, dtype=np.float32)
+    check(ValueError, lambda: cross_entropy(z32, [0.2, 0.2, 0.2]), "(within 3.5e-04)")
+    # a sum off by 1e-4 is rounding in float32, an error in float64
+    target = [0.2, 0.3, 0.5001]
+    assert np.isfinite(cross_entropy(z32, target))
+    check(ValueError, lambda: cross_entropy(SEED_Z, target), "summing to 1.0001")
+
+
+def test_probability_tolerance_is_sqrt_eps():
+    # 1e-9 off is accepted, 1e-7 off is not (sqrt(eps) = 1.49e-8)
+    assert np.isfinite(cross_entropy(SEED_Z, [0.5, 0.5 + 1e-9, 0.0]))
+    assert np.isfinite(cross_entropy(SEED_Z, [0.5, 0.5 - 1e-9, 0.0]))
+    check(ValueError, lambda: cross_entropy(SEED_Z, [0.5, 0.5 + 1e-7, 0.0]), "summing to")
+    check(ValueError, lambda: cross_entropy(SEED_Z, [0.5, 0.5 - 1e-7, 0.0]), "summing to")
+
+
+def test_probability_target_non_numeric():
+    check(
+        TypeError,
+        lambda: cross_entropy(SEED_Z, ["a", "b", "c"]),
+        "cross_entropy: target must be real numbers (int or float), got dtype <U1",
+        "'a'",
+    )
+
+
+# --- binary cross-entropy ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.5])
+def test_bce_q_outside_unit_interval(bad):
+    check(
+        ValueError,
+        lambda: binary_cross_entropy([0.5, bad], [1.0, 0.0]),
+        f"binary_cross_entropy: probabilities q must lie in [0, 1], got {bad} in [",
+    )
+
+
+@pytest.mark.parametrize("func", BCE_FUNCS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("bad", [2.0, -1.0])
+def test_bce_y_outside_unit_interval(func, bad):
+    check(
+        ValueError,
+        lambda: func([0.5, 0.5], [bad, 1.0]),
+        f"{func.__name__}: targets y must lie in [0, 1], got {bad} in [",
+    )
+
+
+@pytest.mark.parametrize("func", BCE_FUNCS, ids=lambda f: f.__name__)
+def test_bce_shape_mismatch(func):
+    first = "q" if func is binary_cross_entropy else "z"
+    check(
+        ValueError,
+        lambda: func([0.5, 0.5], [1.0, 0.0, 1.0]),
+        f"{func.__name__}: y must have the same shape as {first}, got {first} (2,) and y (3,)",
+    )
+
+
+# --- reduction --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("func", CE_FUNCS + BCE_FUNCS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("reduction", ["avg", "Mean", None, 1])
+def test_unknown_reduction(func, reduction):
+    args = (SEED_Z, 2) if func in CE_FUNCS else ([0.5], [1.0])
+    check(
+        ValueError,
+        lambda: func(*args, reduction=reduction),
+        f"{func.__name__}: reduction must be one of 'mean', 'sum', 'none', got {reduction!r}",
+    )
+
+
+def test_reduction_array_is_rejected():
+    check(ValueError, lambda: cross_entropy(SEED_Z, 2, np.array(["mean"])), "reduction must be")
+
+
+def test_reduction_checked_before_the_data():
+    check(ValueError, lambda: cross_entropy(2.0, 5, "avg"), "reduction must be one of")
+    check(ValueError, lambda: binary_cross_entropy(7.0, 7.0, "avg"), "reduction must be one of")
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("target", [np.array([], dtype=int), np.zeros((0, 3))])
+def test_mean_of_empty_batch(func, target):
+    check(
+        ValueError,
+        lambda: func(np.zeros((0, 3)), target),
+        f"{func.__name__}: reduction='mean' of an empty batch (N = 0) is undefined",
+    )
+
+
+@pytest.mark.parametrize("func", BCE_FUNCS, ids=lambda f: f.__name__)
+def test_bce_mean_of_empty_batch(func):
+    check(
+        ValueError,
+        lambda: func([], []),
+        f"{func.__name__}: reduction='mean' of an empty batch (N = 0) is undefined",
+    )
+
+
+# --- non-numeric and ragged input -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("func", ALL_ARRAY_FUNCS, ids=lambda f: f.__name__)
+def test_strings_are_rejected(func):
+    name = "x" if func in (sigmoid, sigmoid_grad) else "z"
+    check(
+        TypeError,
+        lambda: func(["1.0", "2.0"]),
+        f"{func.__name__}: {name} must be real numbers (int or float), got dtype <U3",
+        "'1.0'",
+    )
+
+
+@pytest.mark.parametrize("func", ALL_ARRAY_FUNCS, ids=lambda f: f.__name__)
+def test_complex_is_rejected(func):
+    check(TypeError, lambda: func([1 + 2j, 0]), "must be real numbers", "complex128", "1.+2.j")
+
+
+@pytest.mark.parametrize("func", ALL_ARRAY_FUNCS, ids=lambda f: f.__name__)
+def test_ragged_is_rejected(func):
+    check(TypeError, lambda: func([[1.0, 2.0], [3.0]]), "must be an array of numbers", "[3.0]")
+
+
+def test_object_array_is_rejected():
+    check(TypeError, lambda: softmax(np.array([1.0, None])), "got dtype object")
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+def test_non_numeric_logits(func):
+    check(TypeError, lambda: func(["a", "b"], 0), f"{func.__name__}: z must be real numbers")
+
+
+@pytest.mark.parametrize("func", BCE_FUNCS, ids=lambda f: f.__name__)
+def test_non_numeric_binary_inputs(func):
+    first = "q" if func is binary_cross_entropy else "z"
+    check(TypeError, lambda: func(["a"], [1.0]), f"{func.__name__}: {first} must be real")
+    check(TypeError, lambda: func([0.5], ["a"]), f"{func.__name__}: y must be real numbers")
+
+
+def test_long_values_are_abbreviated():
+    message = check(TypeError, lambda: softmax(np.array(["a"] * 1000)), "dtype <U1")
+    assert len(message) < 200
+    assert "..." in message
+
+
+# --- axis and dimensions ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("func", AXIS_FUNCS, ids=lambda f: f.__name__)
+def test_scalar_logits(func):
+    check(
+        ValueError,
+        lambda: func(3.5),
+        f"{func.__name__}: z must have at least 1 dimension, got the scalar 3.5",
+    )
+
+
+@pytest.mark.parametrize("func", AXIS_FUNCS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("axis", [2, -3])
+def test_axis_out_of_range(func, axis):
+    check(
+        ValueError,
+        lambda: func(np.zeros((2, 3)), axis=axis),
+        f"{func.__name__}: axis {axis} is out of range for z with 2 dimension(s) (valid: -2..1)",
+    )
+
+
+@pytest.mark.parametrize("func", AXIS_FUNCS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize(("axis", "shown"), [(1.0, "1.0"), (True, "True"), ("0", "'0'")])
+def test_axis_not_an_int(func, axis, shown):
+    check(
+        TypeError,
+        lambda: func(np.zeros((2, 3)), axis=axis),
+        f"{func.__name__}: axis must be an int, got {shown}",
+    )
+
+
+@pytest.mark.parametrize("func", AXIS_FUNCS, ids=lambda f: f.__name__)
+def test_empty_axis(func):
+    check(
+        ValueError,
+        lambda: func(np.zeros((2, 0))),
+        f"{func.__name__}: z must have at least one entry along axis -1, got shape (2, 0)",
+    )
+    check(ValueError, lambda: func([]), "at least one entry along axis -1, got shape (0,)")
+
+
+def test_empty_batch_along_other_axis_is_fine():
+    assert softmax(np.zeros((0, 3))).shape == (0, 3)
+    assert logsumexp(np.zeros((0, 3))).shape == (0,)
+
+
+@pytest.mark.parametrize("z", [5.0, np.zeros((2, 2)), np.zeros((1, 2, 1))])
+def test_softmax_jacobian_needs_one_vector(z):
+    shape = np.shape(z)
+    check(
+        ValueError,
+        lambda: softmax_jacobian(z),
+        f"softmax_jacobian: z must be 1-D (one vector of logits), got shape {shape}",
+    )
+
+
+# --- numerical_gradient -----------------------------------------------------------------------
+
+
+def test_numerical_gradient_f_not_callable():
+    check(
+        TypeError,
+        lambda: numerical_gradient(3, [1.0]),
+        "numerical_gradient: f must be callable, got 3",
+    )
+
+
+@pytest.mark.parametrize("eps", [0, 0.0, -1e-6, math.inf, math.nan, "1e-6", True, 1j, None])
+def test_numerical_gradient_bad_eps(eps):
+    check(
+        ValueError,
+        lambda: numerical_gradient(lambda v: 0.0, [1.0], eps=eps),
+        f"numerical_gradient: eps must be a positive finite number, got {eps!r}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("result", "shown"),
+    [(np.zeros(2), "ndarray of shape (2,)"), ("a", "str of shape ()"), (1j, "complex of shape ()")],
+)
+def test_numerical_gradient_f_must_return_a_real_scalar(result, shown):
+    check(
+        ValueError,
+        lambda: numerical_gradient(lambda v: result, [1.0]),
+        f"numerical_gradient: f must return a real scalar, got {shown}",
+    )
+
+
+def test_numerical_gradient_x_non_numeric():
+    check(
+        TypeError,
+        lambda: numerical_gradient(lambda v: 0.0, ["a"]),
+        "numerical_gradient: x must be real",
+    )
