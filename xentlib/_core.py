@@ -1,20 +1,55 @@
 """The numerical core: where every softmax-family result and every loss is actually computed.
 
 The public functions in ``activations`` and ``losses`` validate their input and call these.
-Accuracy and speed work belongs here, and only here.
+Accuracy and speed work belongs here, and only here. Two routes, one algebra:
+
+- ``shifted`` is the general route (any axis, any row): subtract the row maximum, exponentiate,
+  sum the *other* terms. It is exact to a few ulp for every finite input (chapter "The last
+  digit").
+- ``ce_hard_labels`` is the fast route for the training step, cross-entropy of a batch of logits
+  against integer labels: blocks of rows that fit in cache, no full-size temporaries, and no
+  shift at all for rows where it is provably unnecessary. Rows it cannot prove safe go through
+  ``shifted``.
 """
 
 import numpy as np
+
+# Rows of a block of the fast route: about this many bytes of logits, so that the block's
+# exponentials stay in the L2 cache between the passes over them.
+BLOCK_BYTES = 1 << 18
+
+
+def working_dtype(dtype):
+    """The precision the general route computes in: float64, or the input's if it is wider.
+
+    numpy's float32 ``exp`` and ``log1p`` are accurate to about 2 ulp; computed in float64 and
+    rounded once, a float32 result is within about 1 ulp.
+    """
+    return np.promote_types(dtype, np.float64)
+
+
+def _difference_and_error(a, b):
+    """``a - b`` rounded, and its rounding error: ``a - b == hi + lo`` exactly (Knuth's TwoSum).
+
+    Where the difference is infinite or NaN the error is set to 0.
+    """
+    hi = a - b
+    a_part = hi + b
+    b_part = a_part - hi
+    lo = (a - a_part) + (b_part - b)
+    lo[~np.isfinite(lo)] = 0
+    return hi, lo
 
 
 def shifted(z, axis):
     """The pieces every softmax-family function is built from, computed once.
 
-    Returns ``(m, d, e, t)`` along ``axis`` (kept as a length-1 axis for ``m`` and ``t``):
+    Returns ``(m, d, e, t)`` along ``axis`` (kept as a length-1 axis for ``m`` and ``t``), in
+    ``z``'s dtype:
 
     - ``m``: the row maximum (first occurrence), ``k`` its index;
     - ``d = z - m``, all <= 0 and exactly 0 at ``k``;
-    - ``e = exp(d)``, exactly 1 at ``k``;
+    - ``e = exp(z - m)``, exactly 1 at ``k``;
     - ``t``: the sum of ``e`` *without* the term at ``k``.
 
     Why ``t`` and not ``s = sum(e) = 1 + t``: for a confident row ``t`` is tiny, and rounding
@@ -22,20 +57,33 @@ def shifted(z, axis):
     all. Keeping ``t`` apart lets ``logsumexp = m + log1p(t)`` and ``p_k - 1 = -t / (1 + t)``
     be accurate to the last bit (Blanchard, Higham & Higham, 2021).
 
+    Why ``e`` is not simply ``exp(d)``: ``d`` is rounded, and an absolute error ``delta`` in
+    ``d`` is a relative error ``delta`` in ``exp(d)``; for ``d = -700`` in float64 that is up to
+    350 ulp. float32 input is therefore computed in float64, where ``z - m`` is exact for every
+    ``d`` whose exponential matters; float64 input keeps the rounding error ``lo`` of ``z - m``
+    (``_difference_and_error``) and uses ``exp(d + lo) = exp(d) (1 + lo)``.
+
     Rows that are all ``-inf`` give ``m = -inf`` and ``t = 0``; the callers turn their
     probabilities into NaN. A single ``+inf`` gets all the mass (the limit); NaN spreads to
     its whole row.
     """
-    k = np.argmax(z, axis=axis, keepdims=True)
-    m = np.take_along_axis(z, k, axis=axis)
+    w = z.astype(working_dtype(z.dtype), copy=False)
+    k = np.argmax(w, axis=axis, keepdims=True)
+    m = np.take_along_axis(w, k, axis=axis)
     with np.errstate(invalid="ignore", over="ignore"):
-        d = z - np.where(m == -np.inf, 0, m)
+        shift = np.where(m == -np.inf, 0, m)
+        if w.dtype == z.dtype:  # float64 in: keep the rounding error of z - m
+            d, lo = _difference_and_error(w, shift)
+        else:  # float32 in, float64 working: z - m is exact wherever exp(z - m) matters
+            d, lo = w - shift, 0
         np.put_along_axis(d, k, 0, axis=axis)
         e = np.exp(d)
+        e += e * lo
         np.put_along_axis(e, k, 0, axis=axis)
         t = e.sum(axis=axis, keepdims=True)
         np.put_along_axis(e, k, 1, axis=axis)
-    return m, d, e, t
+    dtype = z.dtype
+    return m.astype(dtype), d.astype(dtype), e.astype(dtype), t.astype(dtype)
 
 
 def mask_empty_rows(out, m):
@@ -55,26 +103,97 @@ def ce_parts(z, labels, probs, want_loss, want_grad):
     - the gradient is ``e / (1 + t) - Y``, except that at the label, when it is the argmax,
       ``p_k - 1`` is written ``-t / (1 + t)``: the subtraction would cancel every digit of a
       confident, correct prediction.
+
+    Integer labels take the fast route, ``ce_hard_labels``, which computes the same quantities
+    and falls back on this algebra for the rows it cannot prove safe.
     """
+    if labels is not None:
+        return ce_hard_labels(z, labels, want_loss, want_grad)
+    return ce_shifted(z, labels, probs)
+
+
+def ce_shifted(z, labels, probs):
+    """``(loss, grad)`` of ``ce_parts`` by the general route, from ``shifted``."""
     m, d, e, t = shifted(z, -1)
     log1p_t = np.log1p(t)
-    loss = grad = None
-    if want_loss:
-        if labels is not None:
-            d_y = np.take_along_axis(d, labels[..., None], axis=-1)
-            loss = (log1p_t - d_y)[..., 0]
-        else:
-            with np.errstate(invalid="ignore"):  # 0 * inf for masked classes with no mass
-                loss = np.where(probs > 0, probs * (log1p_t - d), 0).sum(axis=-1)
-        loss = np.where(m[..., 0] == -np.inf, np.nan, loss)
-    if want_grad:
-        grad = e / (1 + t)
-        if labels is not None:
-            rows = labels[..., None]
-            p_y = np.take_along_axis(grad, rows, axis=-1)
-            at_max = np.take_along_axis(d, rows, axis=-1) == 0
-            np.put_along_axis(grad, rows, np.where(at_max, -t / (1 + t), p_y - 1), axis=-1)
-        else:
-            grad -= probs
-        grad = mask_empty_rows(grad, m)
-    return loss, grad
+    if labels is not None:
+        d_y = np.take_along_axis(d, labels[..., None], axis=-1)
+        loss = (log1p_t - d_y)[..., 0]
+    else:
+        with np.errstate(invalid="ignore"):  # 0 * inf for masked classes with no mass
+            loss = np.where(probs > 0, probs * (log1p_t - d), 0).sum(axis=-1)
+    loss = np.where(m[..., 0] == -np.inf, np.nan, loss)
+    grad = e / (1 + t)
+    if labels is not None:
+        rows = labels[..., None]
+        p_y = np.take_along_axis(grad, rows, axis=-1)
+        at_max = np.take_along_axis(d, rows, axis=-1) == 0
+        np.put_along_axis(grad, rows, np.where(at_max, -t / (1 + t), p_y - 1), axis=-1)
+    else:
+        grad -= probs
+    return loss, mask_empty_rows(grad, m)
+
+
+def ce_hard_labels(z, labels, want_loss, want_grad):
+    """``ce_parts`` for integer labels: the training step, made fast without losing a digit.
+
+    The batch is processed in blocks of rows that fit in the L2 cache (``BLOCK_BYTES``), so each
+    pass over a block's exponentials reads the cache, not memory. The gradient is written
+    straight into its output array, the one allocation the size of ``z``; everything else is a
+    handful of numbers per row. Each block goes through ``_hard_label_block``.
+    """
+    one_row = z.ndim == 1
+    z2, labels2 = (z[None, :], labels[None]) if one_row else (z, labels)
+    n, c = z2.shape
+    loss = np.empty(n, dtype=z.dtype)
+    rows = max(1, BLOCK_BYTES // max(1, c * z.itemsize))
+    # The exponentials go into the gradient; without one, into a block-sized scratch array.
+    grad = np.empty_like(z2) if want_grad else None
+    scratch = None if want_grad else np.empty((min(rows, n), c), dtype=z.dtype)
+    for start in range(0, n, rows):
+        block = slice(start, start + rows)
+        out = grad[block] if want_grad else scratch[: len(z2[block])]
+        loss[block] = _hard_label_block(z2[block], labels2[block], out)
+    if one_row:
+        loss, grad = loss[0], None if grad is None else grad[0]
+    return (loss if want_loss else None), grad
+
+
+def _hard_label_block(z, labels, out):
+    """Losses of one block of rows; ``out`` receives ``softmax(z) - onehot(labels)``.
+
+    The max-shift ``z - m`` is there only to keep ``exp`` from overflowing, and it costs a pass
+    and a rounding error. When a row's maximum lies in ``[0, log(finfo.max / C) - 1]`` the
+    unshifted ``exp(z)`` can neither overflow nor lose a probability to underflow, so it is used
+    directly: its argument is exact. With ``k`` the argmax, ``e_k = exp(z_k)`` (computed in
+    float64) and ``u`` the sum of the other exponentials, ``t = u / e_k`` is the same ``t`` as
+    in ``shifted``. Other rows (a maximum below 0 or above the bound, NaN, ``±inf``) are
+    recomputed by the general route.
+    """
+    n, c = z.shape
+    idx = np.arange(n)
+    k = np.argmax(z, axis=1)  # argmax + take: one pass, and the index is needed anyway
+    z_k = z[idx, k].astype(np.float64)
+    z_y = z[idx, labels].astype(np.float64)
+    limit = np.log(np.finfo(z.dtype).max) - np.log(c) - 1
+    safe = (z_k >= 0) & (z_k <= limit)
+
+    with np.errstate(all="ignore"):  # unsafe rows may overflow or be NaN: recomputed below
+        np.exp(z, out=out)
+        out[idx, k] = 0
+        # The row sums as a matrix-vector product: BLAS reads the block once, at full speed.
+        u = (out @ np.ones(c, dtype=z.dtype)).astype(np.float64)
+        e_k = np.exp(z_k)
+        t = u / e_k
+        log1p_t = np.log1p(t)
+        loss = log1p_t - (z_y - z_k)  # two non-negative terms: no cancellation
+        out *= (1 / (e_k * (1 + t))).astype(z.dtype)[:, None]  # e_j / sum(e), one multiply
+    out[idx, k] = 1 / (1 + t)
+    # The label's entry p_y - 1: at the argmax it is -t / (1 + t), which keeps its digits.
+    p_y = out[idx, labels].astype(np.float64)
+    out[idx, labels] = np.where(labels == k, -t / (1 + t), p_y - 1)
+
+    if not safe.all():
+        unsafe = np.flatnonzero(~safe)
+        loss[unsafe], out[unsafe] = ce_shifted(z[unsafe], labels[unsafe], None)
+    return loss

@@ -1,0 +1,63 @@
+"""``make bench``: the speed and accuracy tables of xentlib and its peers, from one run.
+
+Usage: python benchmarks/run.py [--quick] [--only speed|accuracy]
+
+PyTorch and JAX are compared when they are installed in the running environment (they are never
+xentlib dependencies); see the README's "Performance" section for a CPU-only setup.
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+# PyTorch's best setting on this kind of VM (transparent huge pages for its CPU allocator); it is
+# read when torch is imported, so it is set before contenders imports anything.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+
+import accuracy
+import contenders
+import numpy as np
+import speed
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, smaller suite")
+    parser.add_argument("--only", choices=["speed", "accuracy"])
+    args = parser.parse_args(argv)
+    impls = contenders.available()
+    print(f"Machine: {machine()}")
+    print(f"Versions: {contenders.versions()}")
+    print(f"THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']}\n")
+    if args.only != "accuracy":
+        start = time.perf_counter()
+        print("Speed: cross_entropy_with_grad(z, labels), loss and gradient (mean reduction).")
+        print("Per call: median [min-max] over interleaved rounds, then median / xentlib's median.")
+        print("Timings vary run to run; compare the ratios.\n")
+        print(speed.table(impls, rounds=5 if args.quick else 15))
+        print(f"\n({time.perf_counter() - start:.0f} s)\n")
+    if args.only != "speed":
+        start = time.perf_counter()
+        print("Accuracy: max error in ulp of the output dtype against mpmath at 50 digits")
+        print(
+            "(0.5 = correctly rounded; 'nan/inf' = NaN or inf where the exact value is finite).\n"
+        )
+        with np.errstate(all="ignore"):
+            print(accuracy.table(impls, small=args.quick))
+        print(f"({time.perf_counter() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

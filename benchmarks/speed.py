@@ -1,0 +1,85 @@
+"""Speed table: one training step's loss and gradient, ``cross_entropy_with_grad(z, labels)``.
+
+Fair-benchmarking rules (the machine is shared and noisy):
+
+- the contenders run interleaved, in a rotating order, on the same arrays, in the same process;
+- each timing is the per-call time of a batch of calls long enough for the clock (~2 ms or more);
+- the table shows the median with the min-max range, and ratios to xentlib from the same run;
+- "fresh copy" is ``z.copy()``: reading the logits and writing one new array of their size, the
+  least work any function that returns the gradient must do (the memory floor);
+- PyTorch gets its best settings: its default threads and ``THP_MEM_ALLOC_ENABLE=1`` (transparent
+  huge pages for its allocator, set by ``run.py`` before torch is imported); JAX is jit-compiled.
+"""
+
+import time
+
+import numpy as np
+
+SHAPES = [(64, 10), (4096, 10), (4096, 1000), (65536, 1000)]
+
+
+def _per_call(func, z, labels, min_seconds):
+    """Seconds per call, averaged over enough calls to last ``min_seconds``."""
+    calls = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(calls):
+            func(z, labels)
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            return elapsed / calls
+        calls *= max(2, int(min_seconds / max(elapsed, 1e-7)) + 1)
+
+
+def measure(impls, shape, dtype, rounds=15, min_seconds=0.002, seed=0):
+    """``{name: array of per-call seconds}`` for every contender and the fresh-copy floor."""
+    rng = np.random.default_rng(seed)
+    z = (rng.standard_normal(shape) * 3).astype(dtype)
+    labels = rng.integers(0, shape[1], shape[0])
+    funcs = {name: impl["cross_entropy_with_grad"] for name, impl in impls.items()}
+    funcs["fresh copy"] = lambda z, labels: z.copy()
+    for func in funcs.values():  # warm up: first-call costs, jit compilation, page faults
+        func(z, labels)
+    names = list(funcs)
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            times[name].append(_per_call(funcs[name], z, labels, min_seconds))
+    return {name: np.array(t) for name, t in times.items()}
+
+
+def _fmt(seconds):
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def table(impls, shapes=SHAPES, dtypes=(np.float32, np.float64), rounds=15):
+    """The speed table as a string: median [min-max] per call, and median / xentlib's median."""
+    names = [*impls, "fresh copy"]
+    lines = []
+    header = f"{'shape':<14}{'dtype':<9}" + "".join(f"{n:>27}" for n in names)
+    lines += [header, "-" * len(header)]
+    for dtype in dtypes:
+        for shape in shapes:
+            rounds_here = rounds if shape[0] * shape[1] < 10**7 else max(5, rounds // 3)
+            times = measure(impls, shape, dtype, rounds=rounds_here)
+            ref = np.median(times["xentlib"])
+            cells = []
+            for name in names:
+                t = times[name]
+                med = np.median(t)
+                cells.append(
+                    f"{_fmt(med)} [{_fmt(t.min())}-{_fmt(t.max())}] {med / ref:4.2f}x".rjust(27)
+                )
+            lines.append(
+                f"{f'{shape[0]}x{shape[1]}':<14}{np.dtype(dtype).name:<9}" + "".join(cells)
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import contenders
+
+    print(contenders.versions())
+    print(table(contenders.available()))
