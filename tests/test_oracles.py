@@ -1,0 +1,375 @@
+"""Oracles: scipy.special on random inputs, and mpmath at 50 digits at the extremes.
+
+Every mpmath value is computed here, from the exact binary value of the float64 inputs
+(``mp.mpf(float)`` is exact), so the reference carries no rounding of its own. Logits that
+must be compared to a few ulp are multiples of 1/64, so that ``z - max(z)`` is exact in
+floating point and the comparison measures xentlib's error, not the conditioning of ``exp``.
+"""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import scipy.special
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from numpy.testing import assert_allclose, assert_array_equal
+from strategies import matrices, reals
+
+from xentlib import (
+    binary_cross_entropy,
+    binary_cross_entropy_grad,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    cross_entropy_grad,
+    cross_entropy_with_grad,
+    log_softmax,
+    logsumexp,
+    sigmoid,
+    sigmoid_grad,
+    softmax,
+    softmax_jacobian,
+)
+
+mp = mpmath.mp
+mp.dps = 50
+EPS64 = np.finfo(np.float64).eps
+INF = math.inf
+SEED_Z = [-2.85, 0.86, 0.28]
+# mpmath at 50 digits is slow: fewer examples than the default profile
+ORACLE = settings(max_examples=60)
+# scipy and xentlib both round, in different orders: allow the sum of two few-ulp errors
+SCIPY_RTOL = 16 * EPS64
+
+
+def ulp_error(actual, exact):
+    """Distance of ``actual`` from the mpmath value ``exact``, in units of the last place."""
+    actual = np.asarray(actual, dtype=np.float64)
+    exact_f = np.array([float(e) for e in np.ravel(exact)], dtype=np.float64).reshape(actual.shape)
+    error = np.array(
+        [abs(mp.mpf(float(a)) - e) for a, e in zip(actual.ravel(), np.ravel(exact), strict=True)],
+        dtype=object,
+    )
+    spacing = np.spacing(np.abs(exact_f))  # the smallest subnormal where the value is 0
+    return np.array(
+        [float(err / mp.mpf(float(s))) for err, s in zip(error, spacing.ravel(), strict=True)]
+    ).reshape(actual.shape)
+
+
+def assert_ulp(actual, exact, max_ulp):
+    errors = ulp_error(actual, exact)
+    assert errors.max(initial=0.0) <= max_ulp, f"errors in ulp: {errors}"
+
+
+# --- exact references -------------------------------------------------------------------------
+
+
+def mp_logsumexp(z):
+    return mpmath.log(mpmath.fsum(mpmath.exp(mp.mpf(v)) for v in z if v != -INF))
+
+
+def mp_ratios(z, i):
+    """sum_{j != i} e^(z_j - z_i), with exact differences: the tail that fixes every digit."""
+    zi = mp.mpf(z[i])
+    return mpmath.fsum(mpmath.exp(mp.mpf(v) - zi) for j, v in enumerate(z) if j != i and v != -INF)
+
+
+def mp_softmax(z):
+    # q_i = 1 / (1 + sum_{j != i} e^(z_j - z_i)): relative accuracy even for q_i near 1e-300
+    return [mp.zero if v == -INF else 1 / (1 + mp_ratios(z, i)) for i, v in enumerate(z)]
+
+
+def mp_log_softmax(z):
+    # log q_i = -log1p(sum_{j != i} e^(z_j - z_i)): relative accuracy even for log q_i near 0
+    return [-mpmath.log1p(mp_ratios(z, i)) for i in range(len(z))]
+
+
+def mp_ce_grad(z, label):
+    """q - y, with q_y - 1 written -(1 - q_y) = -t / (1 + t) so that it does not cancel."""
+    q = mp_softmax(z)
+    t = mp_ratios(z, label)
+    return [-t / (1 + t) if i == label else qi for i, qi in enumerate(q)]
+
+
+def mp_sigmoid(x):
+    return 1 / (1 + mpmath.exp(-mp.mpf(x)))
+
+
+def mp_log_sigmoid(x):
+    return -mpmath.log1p(mpmath.exp(-mp.mpf(x)))
+
+
+def mp_bce_grad(x, y):
+    # sigma(x) - 1 = -sigma(-x) does not cancel
+    return -mp_sigmoid(-x) if y == 1 else mp_sigmoid(x) - y
+
+
+def mp_bce_with_logits(x, y):
+    return -y * mp_log_sigmoid(x) - (1 - mp.mpf(y)) * mp_log_sigmoid(-x)
+
+
+def mp_sigmoid_grad(x):
+    # e^-|x| / (1 + e^-|x|)^2: sigma (1 - sigma) would need more than 50 digits for |x| > 80
+    e = mpmath.exp(-abs(mp.mpf(x)))
+    return e / (1 + e) ** 2
+
+
+def grid_logits(bound=50):
+    """Logits that are multiples of 1/64 in [-bound, bound]: their differences are exact."""
+    return st.integers(-64 * bound, 64 * bound).map(lambda k: k / 64)
+
+
+def grid_vectors(bound=50, max_size=8):
+    return hnp.arrays(np.float64, st.integers(1, max_size), elements=grid_logits(bound))
+
+
+# --- the seed's numbers -----------------------------------------------------------------------
+
+
+def test_seed_softmax_loss_and_grad_against_mpmath():
+    # The seed's z - max(z) is not exact (-2.85 - 0.86), so allow the rounding of that step.
+    q = mp_softmax(SEED_Z)
+    loss = -mpmath.log(q[2])
+    assert mpmath.nstr(loss, 14) == "1.0401905694301"
+    assert_ulp(softmax(SEED_Z), q, 4)
+    assert_ulp(cross_entropy(SEED_Z, 2), [loss], 4)
+    grad = [q[0], q[1], q[2] - 1]
+    assert_ulp(cross_entropy_grad(SEED_Z, 2), grad, 4)
+    assert_array_equal(cross_entropy_grad(SEED_Z, 2).round(5), [0.01545, 0.63116, -0.64661])
+
+
+def test_seed_figures_of_the_brief_are_the_mpmath_ones():
+    # The brief's 40-digit softmax, hard-coded in test_activations.py, is the softmax of the
+    # DECIMAL scores -2.85, 0.86, 0.28; float64 holds their nearest binary values, whose
+    # softmax differs in the 17th digit (about 1 ulp for q_0).
+    brief = [0.015449315676073601, 0.63116335360470873, 0.35338733071921767]
+    decimal = [mp.mpf("-2.85"), mp.mpf("0.86"), mp.mpf("0.28")]
+    total = mpmath.fsum(mpmath.exp(v) for v in decimal)
+    assert [float(mpmath.exp(v) / total) for v in decimal] == brief
+    assert mpmath.nstr(mpmath.log(total) - decimal[2], 20) == "1.0401905694301082557"
+    assert_ulp(brief, mp_softmax(SEED_Z), 2)
+
+
+# --- sigmoid ----------------------------------------------------------------------------------
+
+
+@ORACLE
+@given(reals(745.0))
+def test_sigmoid_against_mpmath(x):
+    assert_ulp(sigmoid(x), [mp_sigmoid(x)], 2)
+
+
+@ORACLE
+@given(reals(745.0))
+def test_sigmoid_grad_against_mpmath(x):
+    assert_ulp(sigmoid_grad(x), [mp_sigmoid_grad(x)], 3)
+
+
+@pytest.mark.parametrize("x", [-1e300, -1000.0, -745.0, -700.0, -40.0, 40.0, 700.0, 1000.0, 1e300])
+def test_sigmoid_extremes_against_mpmath(x):
+    assert_ulp(sigmoid(x), [mp_sigmoid(x)], 2)
+    assert_ulp(sigmoid_grad(x), [mp_sigmoid_grad(x)], 3)
+
+
+@ORACLE
+@given(matrices(bound=800.0))
+def test_sigmoid_against_scipy_expit(x):
+    # expit flushes subnormal results (sigma(-710) = 4.5e-309) to 0; sigmoid keeps them
+    tiny = np.finfo(np.float64).tiny
+    assert_allclose(sigmoid(x), scipy.special.expit(x), rtol=SCIPY_RTOL, atol=tiny)
+
+
+# --- the softmax family against mpmath ----------------------------------------------------------
+
+
+@ORACLE
+@given(grid_vectors())
+def test_softmax_against_mpmath(z):
+    assert_ulp(softmax(z), mp_softmax(z), 4)
+
+
+@ORACLE
+@given(grid_vectors())
+def test_log_softmax_against_mpmath(z):
+    assert_ulp(log_softmax(z), mp_log_softmax(z), 4)
+
+
+@ORACLE
+@given(grid_vectors())
+def test_logsumexp_against_mpmath(z):
+    # relative accuracy of m + log1p(t) holds unless the two terms nearly cancel (|lse| << max|z|)
+    exact = mp_logsumexp(z)
+    tolerance = 4 * (1 + float(abs(mp.mpf(float(z.max()))) / max(abs(exact), mp.mpf(1e-300))))
+    assert_ulp(logsumexp(z), [exact], tolerance)
+
+
+@pytest.mark.parametrize(
+    "z",
+    [
+        [1000.0, 999.0, -1000.0, 998.5],
+        [-1000.0, -1000.5, -1001.0],
+        [1e300, -1e300, 0.0],
+        [1e300, 1e300],
+        [-1e300, -1e300, -1e300],
+        [0.0, -INF, 1.5, -INF],
+        [-INF, -INF, 2.0],
+        [745.0, 0.0],
+        [40.0, 0.0, -40.0],
+    ],
+)
+def test_softmax_family_extremes_against_mpmath(z):
+    assert_ulp(softmax(z), mp_softmax(z), 4)
+    assert_ulp(logsumexp(z), [mp_logsumexp(z)], 2)
+    finite = [i for i, v in enumerate(z) if v != -INF]
+    assert_ulp(log_softmax(z)[finite], [mp_log_softmax(z)[i] for i in finite], 4)
+    assert_array_equal(softmax(z)[[i for i, v in enumerate(z) if v == -INF]], 0.0)
+
+
+@pytest.fixture(scope="module")
+def many_classes():
+    """1e5 logits on the 1/64 grid in [-50, 50] and their mpmath log-sum-exp."""
+    rng = np.random.default_rng(0)
+    z = rng.integers(-3200, 3200, size=100_000) / 64
+    z[12345] = 60.0  # one clear winner, as in a trained classifier
+    with mpmath.workdps(30):
+        lse = mp_logsumexp(z)
+    return z, lse
+
+
+def test_hundred_thousand_classes_against_mpmath(many_classes):
+    z, lse = many_classes
+    assert_ulp(logsumexp(z), [lse], 2)
+    picks = [0, 1, 12345, 99_999]
+    probabilities = [mpmath.exp(mp.mpf(z[i]) - lse) for i in picks]
+    assert_ulp(softmax(z)[picks], probabilities, 4)
+    assert_ulp(log_softmax(z)[picks], [mp.mpf(z[i]) - lse for i in picks], 4)
+    assert_ulp(cross_entropy(z, 7), [lse - mp.mpf(z[7])], 4)
+    grad = cross_entropy_grad(z, 12345)
+    assert_ulp(grad[12345], [probabilities[2] - 1], 4)
+    assert_allclose(softmax(z).sum(), 1.0, rtol=0, atol=16 * EPS64)
+
+
+# --- the softmax family against scipy.special --------------------------------------------------
+
+
+def assert_close_to_scipy_softmax(actual, z, axis):
+    """scipy rounds d = z - max(z) and exponentiates it: a relative error up to |d| eps (the
+    conditioning of exp), plus a few ulp of its own; xentlib may be better, not worse."""
+    expected = scipy.special.softmax(z, axis=axis)
+    d = np.abs(z - z.max(axis=axis, keepdims=True))
+    tolerance = (SCIPY_RTOL + d * EPS64) * expected + 1e-300
+    assert (np.abs(actual - expected) <= tolerance).all(), (actual, expected)
+
+
+@ORACLE
+@given(matrices(bound=1e3))
+def test_softmax_against_scipy(z):
+    assert_close_to_scipy_softmax(softmax(z), z, axis=-1)
+    assert_close_to_scipy_softmax(softmax(z, axis=0), z, axis=0)
+
+
+@ORACLE
+@given(matrices(bound=1e3))
+def test_log_softmax_against_scipy(z):
+    # scipy's log(sum) drops the digits of a tiny sum (rounding 1 + t): absolute tolerance 2 eps
+    expected = scipy.special.log_softmax(z, axis=-1)
+    assert_allclose(log_softmax(z), expected, rtol=SCIPY_RTOL, atol=2 * EPS64)
+
+
+@ORACLE
+@given(matrices(bound=1e3))
+def test_logsumexp_against_scipy(z):
+    expected = scipy.special.logsumexp(z, axis=-1)
+    assert_allclose(logsumexp(z), expected, rtol=SCIPY_RTOL, atol=4 * EPS64)
+    expected0 = scipy.special.logsumexp(z, axis=0, keepdims=True)
+    assert_allclose(logsumexp(z, axis=0, keepdims=True), expected0, rtol=SCIPY_RTOL, atol=4 * EPS64)
+
+
+def test_masked_logits_against_scipy():
+    z = np.array([[0.0, -INF, 1.0], [-INF, 2.0, -INF]])
+    assert_array_equal(softmax(z), scipy.special.softmax(z, axis=-1))
+    assert_allclose(logsumexp(z), scipy.special.logsumexp(z, axis=-1), rtol=EPS64)
+
+
+# --- losses against mpmath ----------------------------------------------------------------------
+
+
+@ORACLE
+@given(grid_vectors(max_size=6), st.data())
+def test_cross_entropy_and_grad_against_mpmath(z, data):
+    label = data.draw(st.integers(0, z.size - 1))
+    loss, grad = cross_entropy_with_grad(z, label)
+    assert_ulp(loss, [-mp_log_softmax(z)[label]], 4)
+    assert_ulp(grad, mp_ce_grad(z, label), 4)
+
+
+@pytest.mark.parametrize(
+    ("z", "label"),
+    [
+        ([1000.0, -1000.0, 0.0], 0),
+        ([1000.0, -1000.0, 0.0], 1),
+        ([1e300, -1e300], 0),
+        ([1e300, -1e300], 1),
+        ([40.0, 0.0], 0),
+        ([700.0, 0.0, 1.0], 0),
+        ([0.0, -INF, 0.5], 2),
+        ([-1000.0, -1000.0, -1001.0], 2),
+    ],
+)
+def test_cross_entropy_extremes_against_mpmath(z, label):
+    assert_ulp(cross_entropy(z, label), [-mp_log_softmax(z)[label]], 2)
+    assert_ulp(cross_entropy_grad(z, label), mp_ce_grad(z, label), 4)
+
+
+@ORACLE
+@given(grid_vectors(max_size=5))
+def test_softmax_jacobian_against_mpmath(z):
+    q = mp_softmax(z)
+    exact = [[q[i] * ((1 if i == j else 0) - q[j]) for j in range(z.size)] for i in range(z.size)]
+    assert_ulp(softmax_jacobian(z), exact, 8)
+
+
+@ORACLE
+@given(grid_logits(700), st.sampled_from([0.0, 0.25, 0.5, 1.0]))
+def test_bce_with_logits_and_grad_against_mpmath(z, y):
+    # -y log sigma(z) - (1 - y) log sigma(-z)
+    assert_ulp(binary_cross_entropy_with_logits(z, y), [mp_bce_with_logits(z, y)], 4)
+    assert_ulp(binary_cross_entropy_grad(z, y), [mp_bce_grad(z, y)], 4)
+
+
+@pytest.mark.parametrize(
+    ("z", "y"),
+    [(1e300, 0.5), (-1e300, 0.5), (1e300, 0.0), (-1e300, 1.0), (1000.0, 1.0), (-745.0, 0.0)],
+)
+def test_bce_with_logits_extremes_against_mpmath(z, y):
+    assert_ulp(binary_cross_entropy_with_logits(z, y), [mp_bce_with_logits(z, y)], 2)
+    assert_ulp(binary_cross_entropy_grad(z, y), [mp_bce_grad(z, y)], 4)
+
+
+@ORACLE
+@given(st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_bce_against_mpmath(q, y):
+    terms = []
+    if y > 0:
+        terms.append(y * mpmath.log(mp.mpf(q)) if q > 0 else -mpmath.inf)
+    if y < 1:
+        terms.append((1 - mp.mpf(y)) * mpmath.log1p(-mp.mpf(q)) if q < 1 else -mpmath.inf)
+    exact = -mpmath.fsum(terms)
+    got = binary_cross_entropy(q, y)
+    if exact == mpmath.inf:
+        assert got == INF
+    else:
+        # log1p(-q) needs 1 - q, exact for q >= 1/2 (Sterbenz) and within 1 ulp below
+        assert_ulp(got, [exact], 4 + 4 * float(abs(mpmath.log(mp.mpf(q)) if q > 0 else 0)))
+
+
+@ORACLE
+@given(hnp.arrays(np.float64, st.integers(1, 5), elements=st.floats(-30, 30)))
+def test_bce_with_logits_against_scipy(z):
+    # scipy's binary cross-entropy from logits is -(y log expit(z) + (1 - y) log expit(-z))
+    y = (z > 0).astype(float)
+    expected = -(y * scipy.special.log_expit(z) + (1 - y) * scipy.special.log_expit(-z))
+    got = binary_cross_entropy_with_logits(z, y, "none")
+    assert_allclose(got, expected, rtol=SCIPY_RTOL, atol=1e-300)
