@@ -325,6 +325,20 @@ def test_bce_reductions():
     assert_allclose(binary_cross_entropy(q2, y.reshape(1, 3)), per_entry.mean(), rtol=2 * EPS64)
 
 
+def test_nan_targets_propagate():
+    # NaN passes the range checks (every comparison with NaN is False) and must not vanish.
+    assert np.isnan(cross_entropy(SEED_Z, [math.nan, 0.0, 1.0]))
+    assert np.isnan(cross_entropy_grad(SEED_Z, [math.nan, 0.0, 1.0])[0])
+    assert np.isnan(binary_cross_entropy(0.5, math.nan))
+    assert np.isnan(binary_cross_entropy_with_logits(0.5, math.nan))
+    assert np.isnan(binary_cross_entropy_grad(0.5, math.nan))
+
+
+def test_bce_exact_zero_is_positive_zero():
+    losses = binary_cross_entropy([0.0, 1.0], [0.0, 1.0], "none")
+    assert not np.signbit(losses).any()
+
+
 def test_bce_nan_propagates():
     assert np.isnan(binary_cross_entropy([math.nan, 0.5], [1.0, 1.0], "none")[0])
     assert np.isnan(binary_cross_entropy_with_logits(math.nan, 1.0))

@@ -59,7 +59,8 @@ def sigmoid_grad(x):
     Returns
     -------
     ndarray or scalar
-        :math:`\sigma'(x)`, same shape and floating dtype as ``x``, in [0, 0.25].
+        :math:`\sigma'(x)`, same shape and floating dtype as ``x``, in [0, 0.25]; 0 at
+        :math:`\pm\infty`, NaN where ``x`` is NaN.
 
     See Also
     --------
@@ -101,7 +102,15 @@ def logsumexp(z, axis=-1, keepdims=False):
     Returns
     -------
     ndarray or scalar
-        Same floating dtype as ``z``. ``-inf`` for a row whose every logit is ``-inf``.
+        Same floating dtype as ``z``. ``-inf`` for a row whose every logit is ``-inf``;
+        ``+inf`` for a row holding a single ``+inf``; NaN for a row holding a NaN.
+
+    Raises
+    ------
+    ValueError
+        ``z`` is a scalar, ``axis`` is out of range, or ``z`` is empty along ``axis``.
+    TypeError
+        ``z`` is not real numbers, or ``axis`` is not an int.
 
     See Also
     --------
@@ -145,7 +154,15 @@ def log_softmax(z, axis=-1):
     Returns
     -------
     ndarray
-        Same shape and floating dtype as ``z``, all <= 0.
+        Same shape and floating dtype as ``z``, all <= 0. NaN for a whole row that holds a NaN
+        or whose every logit is ``-inf``.
+
+    Raises
+    ------
+    ValueError
+        ``z`` is a scalar, ``axis`` is out of range, or ``z`` is empty along ``axis``.
+    TypeError
+        ``z`` is not real numbers, or ``axis`` is not an int.
 
     See Also
     --------
@@ -191,7 +208,15 @@ def softmax(z, axis=-1):
     -------
     ndarray
         Probabilities, same shape and floating dtype as ``z``, each row summing to 1. NaN for a
-        row whose every logit is ``-inf``.
+        whole row that holds a NaN or whose every logit is ``-inf``; a single ``+inf`` takes all
+        the mass.
+
+    Raises
+    ------
+    ValueError
+        ``z`` is a scalar, ``axis`` is out of range, or ``z`` is empty along ``axis``.
+    TypeError
+        ``z`` is not real numbers, or ``axis`` is not an int.
 
     See Also
     --------
@@ -232,6 +257,13 @@ def softmax_jacobian(z):
     -------
     ndarray
         The symmetric ``(C, C)`` matrix :math:`J_{ij} = q_i(\delta_{ij} - q_j)`.
+
+    Raises
+    ------
+    ValueError
+        ``z`` is not 1-D.
+    TypeError
+        ``z`` is not real numbers.
 
     See Also
     --------

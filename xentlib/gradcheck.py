@@ -26,7 +26,15 @@ def numerical_gradient(f, x, eps=1e-6):
     Returns
     -------
     ndarray of float64
-        Same shape as ``x``. ``x`` itself is not modified.
+        Same shape as ``x``. ``x`` itself is not modified. Where ``f`` returns NaN or inf on
+        either side of a step, that entry is NaN or inf.
+
+    Raises
+    ------
+    TypeError
+        ``f`` is not callable, or ``x`` is not numeric.
+    ValueError
+        ``eps`` is not a positive finite number, or ``f`` does not return a real scalar.
 
     Examples
     --------

@@ -25,6 +25,13 @@ def one_hot(labels, num_classes):
     ndarray of float64
         Shape ``labels.shape + (C,)``.
 
+    Raises
+    ------
+    ValueError
+        A label outside ``0 .. C - 1``, or ``num_classes < 1``.
+    TypeError
+        Non-integer labels or ``num_classes``.
+
     Examples
     --------
     >>> from xentlib import one_hot
@@ -106,7 +113,8 @@ def cross_entropy(z, target, reduction="mean"):
     Returns
     -------
     scalar or ndarray
-        In ``z``'s floating dtype. NaN for a sample with a NaN logit or with every logit ``-inf``.
+        In ``z``'s floating dtype. NaN for a sample with a NaN logit, a NaN probability target
+        or every logit ``-inf`` (and then for the ``'mean'`` and ``'sum'`` of the batch).
 
     Raises
     ------
@@ -159,6 +167,7 @@ def cross_entropy_grad(z, target, reduction="mean"):
         Same shape and dtype as ``z``. For a batch with ``reduction='mean'`` the rows are
         divided by :math:`N`, i.e. :math:`(P - Y)/N`; with ``'sum'`` or ``'none'`` they are
         :math:`P - Y` (for ``'none'``, row :math:`n` is the gradient of sample :math:`n`'s loss).
+        A row with a NaN logit, or every logit ``-inf``, is all NaN.
 
     See Also
     --------
@@ -238,7 +247,16 @@ def binary_cross_entropy(q, y, reduction="mean"):
     -------
     scalar or ndarray
         In ``q``'s floating dtype. Exactly 0 where ``q`` equals a hard ``y``
-        (:math:`0 \log 0 = 0`); ``inf`` where ``q`` is 0 or 1 against the other label.
+        (:math:`0 \log 0 = 0`); ``inf`` where ``q`` is 0 or 1 against the other label; NaN
+        where ``q`` or ``y`` is NaN (NaN passes the [0, 1] checks and propagates).
+
+    Raises
+    ------
+    ValueError
+        ``q`` and ``y`` differ in shape, ``y`` or ``q`` outside [0, 1], an unknown ``reduction``, or
+        ``'mean'`` of an empty input.
+    TypeError
+        Non-numeric input.
 
     See Also
     --------
@@ -261,9 +279,10 @@ def binary_cross_entropy(q, y, reduction="mean"):
     q, y = _binary_inputs(q, y, "q", "binary_cross_entropy")
     v.check_unit_interval(q, "probabilities q", "binary_cross_entropy")
     with np.errstate(divide="ignore", invalid="ignore"):
-        pos = np.where(y > 0, y * np.log(q), 0)
-        neg = np.where(y < 1, (1 - y) * np.log1p(-q), 0)
-    return _reduce(np.asarray(-(pos + neg)), reduction, "binary_cross_entropy")
+        # A term whose weight is exactly 0 is 0 (0 log 0 = 0); a NaN weight spreads.
+        pos = np.where(y == 0, 0, -y * np.log(q))
+        neg = np.where(y == 1, 0, -(1 - y) * np.log1p(-q))
+    return _reduce(np.asarray(pos + neg), reduction, "binary_cross_entropy")
 
 
 def binary_cross_entropy_with_logits(z, y, reduction="mean"):
@@ -280,7 +299,16 @@ def binary_cross_entropy_with_logits(z, y, reduction="mean"):
     Returns
     -------
     scalar or ndarray
-        In ``z``'s floating dtype; finite for every finite ``z``.
+        In ``z``'s floating dtype; finite for every finite ``z``; at :math:`z = \pm\infty` the
+        limit (0 when the label agrees, ``inf`` otherwise); NaN where ``z`` or ``y`` is NaN.
+
+    Raises
+    ------
+    ValueError
+        ``z`` and ``y`` differ in shape, ``y`` outside [0, 1], an unknown ``reduction``, or
+        ``'mean'`` of an empty input.
+    TypeError
+        Non-numeric input.
 
     See Also
     --------
@@ -326,7 +354,8 @@ def binary_cross_entropy_grad(z, y, reduction="mean"):
     Returns
     -------
     ndarray or scalar
-        Same shape and dtype as ``z``; divided by the number of entries for ``'mean'``.
+        Same shape and dtype as ``z``; divided by the number of entries for ``'mean'``. NaN
+        where ``z`` or ``y`` is NaN.
 
     Examples
     --------
