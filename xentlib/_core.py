@@ -16,7 +16,7 @@ import numpy as np
 
 # Rows of a block of the fast route: about this many bytes of logits, so that the block's
 # exponentials stay in the L2 cache between the passes over them.
-BLOCK_BYTES = 1 << 18
+BLOCK_BYTES = 1 << 20
 
 
 def working_dtype(dtype):
@@ -94,8 +94,8 @@ def mask_empty_rows(out, m):
     return out
 
 
-def ce_parts(z, labels, probs, want_loss, want_grad):
-    """Per-sample losses and the un-normalised gradient ``softmax(z) - Y``, sharing one pass.
+def ce_parts(z, labels, probs, want_loss, want_grad, grad_scale=1.0):
+    """Per-sample losses and the gradient ``grad_scale * (softmax(z) - Y)``, sharing one pass.
 
     With ``d = z - max``, ``t`` the sum of the non-maximal ``exp(d)`` and ``k`` the argmax:
 
@@ -104,15 +104,17 @@ def ce_parts(z, labels, probs, want_loss, want_grad):
       ``p_k - 1`` is written ``-t / (1 + t)``: the subtraction would cancel every digit of a
       confident, correct prediction.
 
-    Integer labels take the fast route, ``ce_hard_labels``, which computes the same quantities
-    and falls back on this algebra for the rows it cannot prove safe.
+    ``grad_scale`` is ``1/N`` for a mean over the batch: applied to each row's factor, it costs
+    no extra pass and no extra rounding. Integer labels take the fast route, ``ce_hard_labels``,
+    which computes the same quantities and falls back on this algebra for the rows it cannot
+    prove safe.
     """
     if labels is not None:
-        return ce_hard_labels(z, labels, want_loss, want_grad)
-    return ce_shifted(z, labels, probs)
+        return ce_hard_labels(z, labels, want_loss, want_grad, grad_scale)
+    return ce_shifted(z, labels, probs, grad_scale)
 
 
-def ce_shifted(z, labels, probs):
+def ce_shifted(z, labels, probs, grad_scale=1.0):
     """``(loss, grad)`` of ``ce_parts`` by the general route, from ``shifted``."""
     m, d, e, t = shifted(z, -1)
     log1p_t = np.log1p(t)
@@ -121,7 +123,7 @@ def ce_shifted(z, labels, probs):
         loss = (log1p_t - d_y)[..., 0]
     else:
         with np.errstate(invalid="ignore"):  # 0 * inf for masked classes with no mass
-            loss = np.where(probs > 0, probs * (log1p_t - d), 0).sum(axis=-1)
+            loss = np.where(probs != 0, probs * (log1p_t - d), 0).sum(axis=-1)  # NaN spreads
     loss = np.where(m[..., 0] == -np.inf, np.nan, loss)
     grad = e / (1 + t)
     if labels is not None:
@@ -131,10 +133,12 @@ def ce_shifted(z, labels, probs):
         np.put_along_axis(grad, rows, np.where(at_max, -t / (1 + t), p_y - 1), axis=-1)
     else:
         grad -= probs
+    if grad_scale != 1:
+        grad *= grad_scale
     return loss, mask_empty_rows(grad, m)
 
 
-def ce_hard_labels(z, labels, want_loss, want_grad):
+def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
     """``ce_parts`` for integer labels: the training step, made fast without losing a digit.
 
     The batch is processed in blocks of rows that fit in the L2 cache (``BLOCK_BYTES``), so each
@@ -150,50 +154,48 @@ def ce_hard_labels(z, labels, want_loss, want_grad):
     # The exponentials go into the gradient; without one, into a block-sized scratch array.
     grad = np.empty_like(z2) if want_grad else None
     scratch = None if want_grad else np.empty((min(rows, n), c), dtype=z.dtype)
+    ones = np.ones(c, dtype=z.dtype)
     for start in range(0, n, rows):
         block = slice(start, start + rows)
-        out = grad[block] if want_grad else scratch[: len(z2[block])]
-        loss[block] = _hard_label_block(z2[block], labels2[block], out)
+        out = grad[block] if want_grad else scratch[: len(labels2[block])]
+        loss[block] = _hard_label_block(z2[block], labels2[block], out, ones, grad_scale)
     if one_row:
         loss, grad = loss[0], None if grad is None else grad[0]
     return (loss if want_loss else None), grad
 
 
-def _hard_label_block(z, labels, out):
-    """Losses of one block of rows; ``out`` receives ``softmax(z) - onehot(labels)``.
+def _hard_label_block(z, labels, out, ones, grad_scale):
+    """Losses of one block of rows; ``out`` receives ``grad_scale * (softmax(z) - Y)``.
 
     The max-shift ``z - m`` is there only to keep ``exp`` from overflowing, and it costs a pass
     and a rounding error. When a row's maximum lies in ``[0, log(finfo.max / C) - 1]`` the
-    unshifted ``exp(z)`` can neither overflow nor lose a probability to underflow, so it is used
-    directly: its argument is exact. With ``k`` the argmax, ``e_k = exp(z_k)`` (computed in
-    float64) and ``u`` the sum of the other exponentials, ``t = u / e_k`` is the same ``t`` as
-    in ``shifted``. Other rows (a maximum below 0 or above the bound, NaN, ``±inf``) are
+    unshifted ``exp(z)`` can neither overflow nor lose a probability to underflow (the sum is at
+    least 1), so it is used directly: its argument is exact. With ``k`` the argmax,
+    ``e_k = exp(z_k)`` and ``u`` the sum of the other exponentials, ``t = u / e_k`` is the same
+    ``t`` as in ``shifted``. The per-row numbers are computed in float64, at no measurable cost.
+    Rows outside the window (a maximum below 0 or above the bound, NaN, ``±inf``) are
     recomputed by the general route.
     """
-    n, c = z.shape
-    idx = np.arange(n)
+    idx = np.arange(len(z))
     k = np.argmax(z, axis=1)  # argmax + take: one pass, and the index is needed anyway
     z_k = z[idx, k].astype(np.float64)
     z_y = z[idx, labels].astype(np.float64)
-    limit = np.log(np.finfo(z.dtype).max) - np.log(c) - 1
+    limit = np.log(np.finfo(z.dtype).max) - np.log(len(ones)) - 1
     safe = (z_k >= 0) & (z_k <= limit)
-
     with np.errstate(all="ignore"):  # unsafe rows may overflow or be NaN: recomputed below
         np.exp(z, out=out)
+        e_y = out[idx, labels].astype(np.float64)
         out[idx, k] = 0
-        # The row sums as a matrix-vector product: BLAS reads the block once, at full speed.
-        u = (out @ np.ones(c, dtype=z.dtype)).astype(np.float64)
+        u = (out @ ones).astype(np.float64)  # row sums as a matrix-vector product (BLAS)
         e_k = np.exp(z_k)
         t = u / e_k
-        log1p_t = np.log1p(t)
-        loss = log1p_t - (z_y - z_k)  # two non-negative terms: no cancellation
-        out *= (1 / (e_k * (1 + t))).astype(z.dtype)[:, None]  # e_j / sum(e), one multiply
-    out[idx, k] = 1 / (1 + t)
-    # The label's entry p_y - 1: at the argmax it is -t / (1 + t), which keeps its digits.
-    p_y = out[idx, labels].astype(np.float64)
-    out[idx, labels] = np.where(labels == k, -t / (1 + t), p_y - 1)
-
+        total = e_k * (1 + t)
+        loss = np.log1p(t) - (z_y - z_k)  # two non-negative terms: no cancellation
+        out *= (grad_scale / total).astype(z.dtype)[:, None]  # e_j / sum(e): one multiply
+        out[idx, k] = grad_scale / (1 + t)
+        # The label's p_y - 1: at the argmax it is -t / (1 + t), which keeps its digits.
+        out[idx, labels] = grad_scale * np.where(labels == k, -t / (1 + t), e_y / total - 1)
     if not safe.all():
         unsafe = np.flatnonzero(~safe)
-        loss[unsafe], out[unsafe] = ce_shifted(z[unsafe], labels[unsafe], None)
+        loss[unsafe], out[unsafe] = ce_shifted(z[unsafe], labels[unsafe], None, grad_scale)
     return loss

@@ -86,12 +86,13 @@ def _reduce(losses, reduction, func):
     return losses.mean()[()]
 
 
-def _scale_grad(grad, reduction, func):
-    if reduction == "mean" and grad.ndim == 2:
-        if grad.shape[0] == 0:
+def _grad_scale(z, reduction, func):
+    """The factor of the gradient: ``1/N`` for a mean over a batch, applied inside the core."""
+    if reduction == "mean" and z.ndim == 2:
+        if z.shape[0] == 0:
             raise ValueError(f"{func}: reduction='mean' of an empty batch (N = 0) is undefined")
-        grad /= grad.shape[0]
-    return grad
+        return 1 / z.shape[0]
+    return 1.0
 
 
 def cross_entropy(z, target, reduction="mean"):
@@ -188,8 +189,9 @@ def cross_entropy_grad(z, target, reduction="mean"):
     """
     v.check_reduction(reduction, "cross_entropy_grad")
     z, labels, probs = _logits_and_target(z, target, "cross_entropy_grad")
-    _, grad = ce_parts(z, labels, probs, want_loss=False, want_grad=True)
-    return _scale_grad(grad, reduction, "cross_entropy_grad")
+    scale = _grad_scale(z, reduction, "cross_entropy_grad")
+    _, grad = ce_parts(z, labels, probs, want_loss=False, want_grad=True, grad_scale=scale)
+    return grad
 
 
 def cross_entropy_with_grad(z, target, reduction="mean"):
@@ -217,8 +219,9 @@ def cross_entropy_with_grad(z, target, reduction="mean"):
     func = "cross_entropy_with_grad"
     v.check_reduction(reduction, func)
     z, labels, probs = _logits_and_target(z, target, func)
-    loss, grad = ce_parts(z, labels, probs, want_loss=True, want_grad=True)
-    return _reduce(loss, reduction, func), _scale_grad(grad, reduction, func)
+    scale = _grad_scale(z, reduction, func)
+    loss, grad = ce_parts(z, labels, probs, want_loss=True, want_grad=True, grad_scale=scale)
+    return _reduce(loss, reduction, func), grad
 
 
 def _binary_inputs(a, y, name_a, func):
