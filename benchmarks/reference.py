@@ -140,7 +140,8 @@ def ulp_error(computed, exact, dtype):
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.abs((c - hi) - lo) / ulp(hi, dtype)
     with np.errstate(over="ignore"):
-        exact_inf = np.isinf(hi.astype(dtype))  # beyond the format's range: rounds to +-inf
-    hi = np.where(exact_inf, hi.astype(dtype), hi)
+        rounded = hi.astype(dtype)  # beyond the format's range: the exact value rounds to +-inf
+    exact_inf = np.isinf(rounded)
+    hi = np.where(exact_inf, rounded, hi)
     err = np.where(exact_inf, np.where(c == hi, 0.0, np.inf), err)
     return np.where(np.isnan(err), np.inf, err)

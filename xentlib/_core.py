@@ -82,8 +82,8 @@ def shifted(z, axis):
         np.put_along_axis(e, k, 0, axis=axis)
         t = e.sum(axis=axis, keepdims=True)
         np.put_along_axis(e, k, 1, axis=axis)
-    dtype = z.dtype
-    return m.astype(dtype), d.astype(dtype), e.astype(dtype), t.astype(dtype)
+        # Rounded once to the input's dtype; a d beyond float32's range becomes -inf, as it should.
+        return tuple(piece.astype(z.dtype, copy=False) for piece in (m, d, e, t))
 
 
 def mask_empty_rows(out, m):
@@ -154,17 +154,16 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
     # The exponentials go into the gradient; without one, into a block-sized scratch array.
     grad = np.empty_like(z2) if want_grad else None
     scratch = None if want_grad else np.empty((min(rows, n), c), dtype=z.dtype)
-    ones = np.ones(c, dtype=z.dtype)
     for start in range(0, n, rows):
         block = slice(start, start + rows)
         out = grad[block] if want_grad else scratch[: len(labels2[block])]
-        loss[block] = _hard_label_block(z2[block], labels2[block], out, ones, grad_scale)
+        loss[block] = _hard_label_block(z2[block], labels2[block], out, grad_scale)
     if one_row:
         loss, grad = loss[0], None if grad is None else grad[0]
     return (loss if want_loss else None), grad
 
 
-def _hard_label_block(z, labels, out, ones, grad_scale):
+def _hard_label_block(z, labels, out, grad_scale):
     """Losses of one block of rows; ``out`` receives ``grad_scale * (softmax(z) - Y)``.
 
     The max-shift ``z - m`` is there only to keep ``exp`` from overflowing, and it costs a pass
@@ -180,21 +179,24 @@ def _hard_label_block(z, labels, out, ones, grad_scale):
     k = np.argmax(z, axis=1)  # argmax + take: one pass, and the index is needed anyway
     z_k = z[idx, k].astype(np.float64)
     z_y = z[idx, labels].astype(np.float64)
-    limit = np.log(np.finfo(z.dtype).max) - np.log(len(ones)) - 1
+    limit = np.log(np.finfo(z.dtype).max) - np.log(z.shape[1]) - 1
     safe = (z_k >= 0) & (z_k <= limit)
     with np.errstate(all="ignore"):  # unsafe rows may overflow or be NaN: recomputed below
         np.exp(z, out=out)
         e_y = out[idx, labels].astype(np.float64)
         out[idx, k] = 0
-        u = (out @ ones).astype(np.float64)  # row sums as a matrix-vector product (BLAS)
+        # Row sums, pairwise and in float64. A BLAS matrix-vector product with a vector of ones
+        # is 3-6x faster, but it accumulates in the input's dtype along long runs: up to 6 ulp
+        # off at 1000 classes, which every probability of the row would inherit.
+        u = np.add.reduce(out, axis=1, dtype=np.float64)
         e_k = np.exp(z_k)
-        t = u / e_k
-        total = e_k * (1 + t)
-        loss = np.log1p(t) - (z_y - z_k)  # two non-negative terms: no cancellation
-        out *= (grad_scale / total).astype(z.dtype)[:, None]  # e_j / sum(e): one multiply
-        out[idx, k] = grad_scale / (1 + t)
-        # The label's p_y - 1: at the argmax it is -t / (1 + t), which keeps its digits.
-        out[idx, labels] = grad_scale * np.where(labels == k, -t / (1 + t), e_y / total - 1)
+        total = e_k + u  # the row's sum of exponentials, e_k (1 + t)
+        loss = np.log1p(u / e_k) - (z_y - z_k)  # log1p(t) - d_y: no cancellation
+        out /= (total / grad_scale).astype(z.dtype)[:, None]  # e_j / sum(e): one rounding
+        out[idx, k] = grad_scale * (e_k / total)
+        # The label's p_y - 1: at the argmax it is -t / (1 + t) = -u / total, which keeps its
+        # digits; elsewhere p_y <= 1/2 and the subtraction is harmless.
+        out[idx, labels] = grad_scale * np.where(labels == k, -u / total, e_y / total - 1)
     if not safe.all():
         unsafe = np.flatnonzero(~safe)
         loss[unsafe], out[unsafe] = ce_shifted(z[unsafe], labels[unsafe], None, grad_scale)
