@@ -376,3 +376,22 @@ def test_softmax_jacobian_two_classes_keeps_digits(x):
     expected = sigmoid_grad(x)
     assert_allclose(np.diag(jac), [expected, expected], rtol=8 * EPS64, atol=1e-300)
     assert_allclose(jac[0, 1], -expected, rtol=8 * EPS64, atol=1e-300)
+
+
+def test_logsumexp_keeps_other_length_one_axes():
+    assert logsumexp(np.zeros((1, 3))).shape == (1,)
+    assert logsumexp(np.zeros((3, 1)), axis=0).shape == (1,)
+    assert logsumexp(np.zeros((1, 1, 2)), axis=-1).shape == (1, 1)
+
+
+def test_softmax_jacobian_all_masked_is_nan():
+    assert np.isnan(softmax_jacobian([-INF, -INF])).all()
+
+
+def test_no_overflow_warning_when_logits_span_the_whole_range():
+    # z - max(z) = -3.4e308 overflows to -inf: the right limit, and no warning may escape
+    z = [1.7e308, -1.7e308]
+    assert_array_equal(softmax(z), [1.0, 0.0])
+    assert_array_equal(log_softmax(z), [0.0, -INF])
+    assert logsumexp(z) == 1.7e308
+    assert_array_equal(softmax_jacobian(z), [[0.0, -0.0], [-0.0, 0.0]])

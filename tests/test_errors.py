@@ -25,6 +25,7 @@ from xentlib import (
     softmax,
     softmax_jacobian,
 )
+from xentlib._validation import show
 
 SEED_Z = [-2.85, 0.86, 0.28]
 CE_FUNCS = [cross_entropy, cross_entropy_grad, cross_entropy_with_grad]
@@ -440,3 +441,53 @@ def test_numerical_gradient_x_non_numeric():
         lambda: numerical_gradient(lambda v: 0.0, ["a"]),
         "numerical_gradient: x must be real",
     )
+
+
+# --- how values are shown ---------------------------------------------------------------------
+
+
+def test_show_prints_small_arrays_in_full_on_one_line():
+    assert show(np.arange(8.0)) == "[0., 1., 2., 3., 4., 5., 6., 7.]"
+    assert show(np.eye(2)) == "[[1., 0.], [0., 1.]]"
+    assert show(2.5) == "2.5"
+
+
+def test_show_summarises_more_than_eight_entries_with_two_at_each_end():
+    assert show(np.arange(9.0)) == "[0., 1., ..., 7., 8.]"
+
+
+def test_show_cuts_at_sixty_characters():
+    assert show("a" * 58) == "'" + "a" * 58 + "'"  # 60 characters: kept
+    assert show("a" * 59) == "'" + "a" * 56 + "..."  # 61: cut to 57 and an ellipsis
+
+
+def test_probability_message_shows_the_first_negative_entry_and_the_target():
+    check(
+        ValueError,
+        lambda: cross_entropy(SEED_Z, [0.0, -0.5, 1.5]),
+        "got -0.5 in [ 0. , -0.5, 1.5]",  # whitespace runs collapse to one space
+    )
+    check(
+        ValueError,
+        lambda: cross_entropy([SEED_Z, SEED_Z], [[0.2, 0.3, 0.5], [0.5, 0.5, 0.5]]),
+        "in [[0.2, 0.3, 0.5], [0.5, 0.5, 0.5]]",
+    )
+
+
+def test_probability_sum_exactly_at_the_tolerance_is_accepted():
+    tol = math.sqrt(np.finfo(np.float64).eps)  # 2**-26, exactly
+    assert tol == 2.0**-26
+    assert np.isfinite(cross_entropy(SEED_Z, [0.5, 0.5 + tol, 0.0]))  # sums to 1 + 2**-26
+    check(ValueError, lambda: cross_entropy(SEED_Z, [0.5, 0.5 + 2 * tol, 0.0]), "summing to")
+
+
+def test_unit_interval_message_shows_the_first_bad_entry():
+    check(
+        ValueError,
+        lambda: binary_cross_entropy([0.5, 0.5, 0.5], [1.0, 1.25, -3.0]),
+        "targets y must lie in [0, 1], got 1.25 in [ 1. , 1.25, -3. ]",
+    )
+
+
+def test_jacobian_message_shows_the_value():
+    check(ValueError, lambda: softmax_jacobian(np.full((1, 2), 7.5)), "(1, 2): [[7.5, 7.5]]")

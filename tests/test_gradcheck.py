@@ -106,3 +106,8 @@ def test_gradient_of_logsumexp_is_softmax(x):
 
 def test_empty_point():
     assert numerical_gradient(lambda v: 0.0, np.zeros(0)).shape == (0,)
+
+
+@pytest.mark.parametrize("value", [True, 3, np.uint8(3), np.float16(3.0), np.int64(3)])
+def test_real_scalar_returns_of_every_kind_are_accepted(value):
+    assert_array_equal(numerical_gradient(lambda v: value, [1.0, 2.0]), [0.0, 0.0])

@@ -530,3 +530,11 @@ def test_bce_against_itself_is_the_entropy(q):
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = -np.nan_to_num(q * np.log(q)) - np.nan_to_num((1 - q) * np.log1p(-q))
     assert_allclose(binary_cross_entropy(q, q, "none"), entropy, rtol=1e-12, atol=1e-300)
+
+
+def test_losses_at_the_ends_of_the_float_range():
+    z = [1.7e308, -1.7e308]
+    assert cross_entropy(z, 0) == 0.0
+    assert cross_entropy(z, 1) == INF  # the true loss, 3.4e308, overflows
+    assert_array_equal(cross_entropy_grad(z, 1), [1.0, -1.0])
+    assert binary_cross_entropy_with_logits(1.7e308, 0.0) == 1.7e308

@@ -23,10 +23,10 @@ def as_float_array(x, name, func):
         arr = np.asarray(x)
     except Exception as exc:  # ragged nested lists, for instance
         raise TypeError(f"{func}: {name} must be an array of numbers, got {x!r} ({exc})") from None
-    if arr.dtype.kind == "f":
+    if np.isdtype(arr.dtype, "real floating"):
         return arr
-    if arr.dtype.kind in "biu":
-        return arr.astype(np.float64)
+    if np.isdtype(arr.dtype, ("bool", "integral")):
+        return np.asarray(arr, dtype=np.float64)
     raise TypeError(
         f"{func}: {name} must be real numbers (int or float), got dtype {arr.dtype} "
         f"with value {show(arr)}"
@@ -36,9 +36,9 @@ def as_float_array(x, name, func):
 def as_labels(labels, num_classes, func, name="target"):
     """``labels`` as an integer array whose entries lie in ``0 .. num_classes - 1``."""
     arr = np.asarray(labels)
-    if arr.size == 0 and arr.dtype.kind == "f":  # ``[]`` is float64 to numpy: no label in it
-        arr = arr.astype(np.intp)
-    if arr.dtype.kind not in "iu":
+    if arr.size == 0 and np.isdtype(arr.dtype, "real floating"):  # numpy reads [] as float64
+        arr = np.asarray(arr, dtype=np.intp)
+    if not np.isdtype(arr.dtype, "integral"):
         raise TypeError(
             f"{func}: {name} holds class labels, which must be integers (0-based), "
             f"got dtype {arr.dtype} with value {show(arr)}"
@@ -91,6 +91,12 @@ def check_reduction(reduction, func):
         )
 
 
+def check_mean_not_empty(reduction, size, func):
+    """A mean needs at least one sample."""
+    if reduction == "mean" and size == 0:
+        raise ValueError(f"{func}: reduction='mean' of an empty batch (N = 0) is undefined")
+
+
 def check_unit_interval(arr, name, func):
     """Every entry of ``arr`` lies in [0, 1] (NaN passes: it propagates, as documented)."""
     outside = (arr < 0) | (arr > 1)
@@ -122,7 +128,7 @@ def check_probabilities(target, func, name="target"):
     tol = np.sqrt(np.finfo(target.dtype).eps)
     off = np.abs(sums - 1) > tol
     if np.any(off):
-        bad = sums[off].flat[0] if sums.ndim else sums
+        bad = sums[off].flat[0]
         raise ValueError(
             f"{func}: each row of probability {name} must sum to 1 (within {tol:.1e}), "
             f"got a row summing to {float(bad)!r} in {show(target)}"

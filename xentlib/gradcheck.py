@@ -48,7 +48,7 @@ def numerical_gradient(f, x, eps=1e-6):
     real = isinstance(eps, (int, float, np.integer, np.floating)) and not isinstance(eps, bool)
     if not real or not eps > 0 or not np.isfinite(eps):
         raise ValueError(f"numerical_gradient: eps must be a positive finite number, got {eps!r}")
-    x = as_float_array(x, "x", "numerical_gradient").astype(np.float64)  # a copy: x stays intact
+    x = np.array(as_float_array(x, "x", "numerical_gradient"), dtype=np.float64)  # a copy
     grad = np.empty_like(x)
     for i in np.ndindex(x.shape):
         original = x[i]
@@ -63,7 +63,7 @@ def numerical_gradient(f, x, eps=1e-6):
 
 def _scalar(value):
     arr = np.asarray(value)
-    if arr.shape != () or arr.dtype.kind not in "biuf":
+    if arr.shape != () or not np.isdtype(arr.dtype, ("bool", "integral", "real floating")):
         raise ValueError(
             f"numerical_gradient: f must return a real scalar, got {type(value).__name__} "
             f"of shape {arr.shape}"

@@ -43,16 +43,17 @@ def one_hot(labels, num_classes):
     """
     num_classes = v.check_num_classes(num_classes, "one_hot")
     labels = v.as_labels(labels, num_classes, "one_hot", name="labels")
-    return (labels[..., None] == np.arange(num_classes)).astype(np.float64)
+    return np.asarray(labels[..., None] == np.arange(num_classes), dtype=np.float64)
 
 
-def _logits_and_target(z, target, func):
-    """Validate ``(z, target)`` for the multi-class losses.
+def _logits_and_target(z, target, reduction, func):
+    """Validate ``(z, target, reduction)`` for the multi-class losses.
 
     Returns ``(z, labels, probs)`` with ``z`` as a float array of shape ``(C,)`` or ``(N, C)``
     and exactly one of ``labels`` (integer, shape ``z.shape[:-1]``) or ``probs`` (``z``'s shape
     and dtype) set.
     """
+    v.check_reduction(reduction, func)
     z = v.as_float_array(z, "z", func)
     if z.ndim not in (1, 2):
         raise ValueError(
@@ -62,11 +63,12 @@ def _logits_and_target(z, target, func):
     num_classes = z.shape[-1]
     if num_classes == 0:
         raise ValueError(f"{func}: logits z must have at least one class, got shape {z.shape}")
+    v.check_mean_not_empty(reduction, len(z) if z.ndim == 2 else 1, func)
     target_arr = np.asarray(target)
     if target_arr.shape == z.shape[:-1]:
         return z, v.as_labels(target_arr, num_classes, func), None
     if target_arr.shape == z.shape:
-        probs = v.as_float_array(target_arr, "target", func).astype(z.dtype, copy=False)
+        probs = np.asarray(v.as_float_array(target_arr, "target", func), dtype=z.dtype)
         v.check_probabilities(probs, func)
         return z, None, probs
     raise ValueError(
@@ -75,24 +77,18 @@ def _logits_and_target(z, target, func):
     )
 
 
-def _reduce(losses, reduction, func):
-    """Apply ``reduction`` to per-sample ``losses`` (shape ``()`` or ``(N,)``)."""
+def _reduce(losses, reduction):
+    """Apply ``reduction`` to per-sample ``losses`` (a mean over N = 0 was refused earlier)."""
     if reduction == "none":
         return losses[()]
     if reduction == "sum":
         return losses.sum()[()]
-    if losses.size == 0:
-        raise ValueError(f"{func}: reduction='mean' of an empty batch (N = 0) is undefined")
     return losses.mean()[()]
 
 
-def _grad_scale(z, reduction, func):
+def _grad_scale(z, reduction):
     """The factor of the gradient: ``1/N`` for a mean over a batch, applied inside the core."""
-    if reduction == "mean" and z.ndim == 2:
-        if z.shape[0] == 0:
-            raise ValueError(f"{func}: reduction='mean' of an empty batch (N = 0) is undefined")
-        return 1 / z.shape[0]
-    return 1.0
+    return 1 / len(z) if reduction == "mean" and z.ndim == 2 else 1.0
 
 
 def cross_entropy(z, target, reduction="mean"):
@@ -148,10 +144,9 @@ def cross_entropy(z, target, reduction="mean"):
     >>> cross_entropy([[-2.85, 0.86, 0.28], [1.0, 2.0, 3.0]], [2, 2], reduction="none").round(4)
     array([1.0402, 0.4076])
     """
-    v.check_reduction(reduction, "cross_entropy")
-    z, labels, probs = _logits_and_target(z, target, "cross_entropy")
+    z, labels, probs = _logits_and_target(z, target, reduction, "cross_entropy")
     loss, _ = ce_parts(z, labels, probs, want_loss=True, want_grad=False)
-    return _reduce(loss, reduction, "cross_entropy")
+    return _reduce(loss, reduction)
 
 
 def cross_entropy_grad(z, target, reduction="mean"):
@@ -187,9 +182,8 @@ def cross_entropy_grad(z, target, reduction="mean"):
     >>> cross_entropy_grad([-2.85, 0.86, 0.28], 2).round(5)
     array([ 0.01545,  0.63116, -0.64661])
     """
-    v.check_reduction(reduction, "cross_entropy_grad")
-    z, labels, probs = _logits_and_target(z, target, "cross_entropy_grad")
-    scale = _grad_scale(z, reduction, "cross_entropy_grad")
+    z, labels, probs = _logits_and_target(z, target, reduction, "cross_entropy_grad")
+    scale = _grad_scale(z, reduction)
     _, grad = ce_parts(z, labels, probs, want_loss=False, want_grad=True, grad_scale=scale)
     return grad
 
@@ -217,19 +211,20 @@ def cross_entropy_with_grad(z, target, reduction="mean"):
     1.0402 [ 0.0154  0.6312 -0.6466]
     """
     func = "cross_entropy_with_grad"
-    v.check_reduction(reduction, func)
-    z, labels, probs = _logits_and_target(z, target, func)
-    scale = _grad_scale(z, reduction, func)
+    z, labels, probs = _logits_and_target(z, target, reduction, func)
+    scale = _grad_scale(z, reduction)
     loss, grad = ce_parts(z, labels, probs, want_loss=True, want_grad=True, grad_scale=scale)
-    return _reduce(loss, reduction, func), grad
+    return _reduce(loss, reduction), grad
 
 
-def _binary_inputs(a, y, name_a, func):
+def _binary_inputs(a, y, reduction, name_a, func):
+    v.check_reduction(reduction, func)
     a = v.as_float_array(a, name_a, func)
     y = v.as_float_array(y, "y", func)
     v.check_same_shape(a, y, name_a, "y", func)
     v.check_unit_interval(y, "targets y", func)
-    return a, y.astype(a.dtype, copy=False)
+    v.check_mean_not_empty(reduction, a.size, func)
+    return a, np.asarray(y, dtype=a.dtype)
 
 
 def binary_cross_entropy(q, y, reduction="mean"):
@@ -278,14 +273,13 @@ def binary_cross_entropy(q, y, reduction="mean"):
     >>> float(binary_cross_entropy(1.0, 1.0))
     0.0
     """
-    v.check_reduction(reduction, "binary_cross_entropy")
-    q, y = _binary_inputs(q, y, "q", "binary_cross_entropy")
+    q, y = _binary_inputs(q, y, reduction, "q", "binary_cross_entropy")
     v.check_unit_interval(q, "probabilities q", "binary_cross_entropy")
     with np.errstate(divide="ignore", invalid="ignore"):
         # A term whose weight is exactly 0 is 0 (0 log 0 = 0); a NaN weight spreads.
         pos = np.where(y == 0, 0, -y * np.log(q))
         neg = np.where(y == 1, 0, -(1 - y) * np.log1p(-q))
-    return _reduce(np.asarray(pos + neg), reduction, "binary_cross_entropy")
+    return _reduce(np.asarray(pos + neg), reduction)
 
 
 def binary_cross_entropy_with_logits(z, y, reduction="mean"):
@@ -336,14 +330,13 @@ def binary_cross_entropy_with_logits(z, y, reduction="mean"):
     1000.0
     """
     func = "binary_cross_entropy_with_logits"
-    v.check_reduction(reduction, func)
-    z, y = _binary_inputs(z, y, "z", func)
+    z, y = _binary_inputs(z, y, reduction, "z", func)
     # A zero coefficient contributes exactly 0, even at z = +-inf (the limit), where the product
     # would be 0 * inf = NaN.
     weight = np.where(z >= 0, 1 - y, -y)
     with np.errstate(invalid="ignore"):
         linear = np.where(weight == 0, 0, weight * z)
-    return _reduce(np.asarray(linear + np.log1p(np.exp(-np.abs(z)))), reduction, func)
+    return _reduce(np.asarray(linear + np.log1p(np.exp(-np.abs(z)))), reduction)
 
 
 def binary_cross_entropy_grad(z, y, reduction="mean"):
@@ -367,13 +360,8 @@ def binary_cross_entropy_grad(z, y, reduction="mean"):
     array([-0.5   , -0.1192])
     """
     func = "binary_cross_entropy_grad"
-    v.check_reduction(reduction, func)
-    z, y = _binary_inputs(z, y, "z", func)
+    z, y = _binary_inputs(z, y, reduction, "z", func)
     # For z >= 0, sigma(z) - y is written (1 - y) - sigma(-z): with y = 1 the plain subtraction
     # would cancel every digit of a confident, correct prediction.
     grad = np.where(z >= 0, (1 - y) - sigmoid(-z), sigmoid(z) - y)
-    if reduction == "mean":
-        if z.size == 0:
-            raise ValueError(f"{func}: reduction='mean' of an empty batch (N = 0) is undefined")
-        grad = grad / z.size
-    return grad
+    return grad / z.size if reduction == "mean" else grad
