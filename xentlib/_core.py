@@ -148,6 +148,7 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
     """
     one_row = z.ndim == 1
     z2, labels2 = (z[None, :], labels[None]) if one_row else (z, labels)
+    z2 = np.ascontiguousarray(z2)  # the blocks are read through flat indices
     n, c = z2.shape
     loss = np.empty(n, dtype=z.dtype)
     rows = max(1, BLOCK_BYTES // max(1, c * z.itemsize))
@@ -163,6 +164,20 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
     return (loss if want_loss else None), grad
 
 
+def row_sums(e):
+    """Row sums of a 2-D array of exponentials, in float64, accurate to about 1 ulp.
+
+    A BLAS matrix-vector product with a vector of ones is the fastest row sum, but it
+    accumulates in the input's dtype along long runs: 3 ulp off at 1000 classes, an error every
+    probability of the row inherits. float32 is summed in float64 (``einsum`` casts as it goes,
+    then its sequential accumulation is ~1e-9 float32 ulp off); long float64 rows use numpy's
+    pairwise summation (1-2 ulp), short ones ``einsum`` (faster there, and as accurate).
+    """
+    if e.dtype.itemsize < 8 or e.shape[1] <= 128:
+        return np.einsum("ij->i", e, dtype=np.float64)
+    return np.add.reduce(e, axis=1)
+
+
 def _hard_label_block(z, labels, out, grad_scale):
     """Losses of one block of rows; ``out`` receives ``grad_scale * (softmax(z) - Y)``.
 
@@ -175,28 +190,29 @@ def _hard_label_block(z, labels, out, grad_scale):
     Rows outside the window (a maximum below 0 or above the bound, NaN, ``±inf``) are
     recomputed by the general route.
     """
-    idx = np.arange(len(z))
+    n, c = z.shape
     k = np.argmax(z, axis=1)  # argmax + take: one pass, and the index is needed anyway
-    z_k = z[idx, k].astype(np.float64)
-    z_y = z[idx, labels].astype(np.float64)
-    limit = np.log(np.finfo(z.dtype).max) - np.log(z.shape[1]) - 1
+    # Flat positions of each row's argmax and label: 1-D take/put are ~3x faster than z[i, k].
+    at_k = np.arange(0, n * c, c) + k
+    at_y = at_k - k + labels
+    flat_z, flat_out = z.reshape(-1), out.reshape(-1)
+    z_k = flat_z.take(at_k).astype(np.float64)
+    z_y = flat_z.take(at_y).astype(np.float64)
+    limit = np.log(np.finfo(z.dtype).max) - np.log(c) - 1
     safe = (z_k >= 0) & (z_k <= limit)
     with np.errstate(all="ignore"):  # unsafe rows may overflow or be NaN: recomputed below
         np.exp(z, out=out)
-        e_y = out[idx, labels].astype(np.float64)
-        out[idx, k] = 0
-        # Row sums, pairwise and in float64. A BLAS matrix-vector product with a vector of ones
-        # is 3-6x faster, but it accumulates in the input's dtype along long runs: up to 6 ulp
-        # off at 1000 classes, which every probability of the row would inherit.
-        u = np.add.reduce(out, axis=1, dtype=np.float64)
+        e_y = flat_out.take(at_y).astype(np.float64)
+        flat_out[at_k] = 0
+        u = row_sums(out)
         e_k = np.exp(z_k)
         total = e_k + u  # the row's sum of exponentials, e_k (1 + t)
         loss = np.log1p(u / e_k) - (z_y - z_k)  # log1p(t) - d_y: no cancellation
         out /= (total / grad_scale).astype(z.dtype)[:, None]  # e_j / sum(e): one rounding
-        out[idx, k] = grad_scale * (e_k / total)
+        flat_out[at_k] = grad_scale * (e_k / total)
         # The label's p_y - 1: at the argmax it is -t / (1 + t) = -u / total, which keeps its
         # digits; elsewhere p_y <= 1/2 and the subtraction is harmless.
-        out[idx, labels] = grad_scale * np.where(labels == k, -u / total, e_y / total - 1)
+        flat_out[at_y] = grad_scale * np.where(labels == k, -u / total, e_y / total - 1)
     if not safe.all():
         unsafe = np.flatnonzero(~safe)
         loss[unsafe], out[unsafe] = ce_shifted(z[unsafe], labels[unsafe], None, grad_scale)
