@@ -1,0 +1,134 @@
+"""The book's own Sphinx extension (loaded from _config.yml): what a reader gets besides the pages.
+
+- ``{chapter-status}``: the table of the status page (book/status.md). For each chapter: its
+  execution time in a fresh kernel, which ``scripts/execute_notebooks.py`` stores in the notebook's
+  metadata (``xent.execution_seconds``), and when nbval last validated it on the machine that built
+  the book, which the root ``conftest.py`` records in ``_build/validation.json``.
+- ``xent-notebooks.zip`` at the root of the HTML: every chapter with the data files and xentlib
+  beside it, so that the notebooks run after unzipping.
+- Binder and Colab buttons only when ``repository.url`` is set: the theme cannot build a launch
+  link without a repository, so without one they are dropped instead of failing the build.
+"""
+
+import json
+import posixpath
+import zipfile
+from pathlib import Path
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.util.docutils import SphinxDirective
+
+ROOT = Path(__file__).resolve().parent.parent
+VALIDATION = ROOT / "_build" / "validation.json"
+ARCHIVE = "xent-notebooks.zip"
+ARCHIVE_README = """\
+The notebooks of xent: the gradient of cross-entropy.
+
+xentlib/ sits next to the chapters, so `import xentlib` works from this folder:
+
+    python -m pip install numpy matplotlib jupyterlab
+    jupyter lab
+"""
+
+
+def chapters(env):
+    """Docnames of the chapters (the notebooks in the table of contents), in reading order."""
+    return sorted(d for d in env.found_docs if Path(env.doc2path(d)).suffix == ".ipynb")
+
+
+def notebook_facts(path):
+    """Title and recorded execution time of a chapter, read from the notebook file."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    title = Path(path).stem
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            heading = [ln for ln in "".join(cell["source"]).splitlines() if ln.startswith("# ")]
+            if heading:
+                title = heading[0][2:].strip()
+                break
+    seconds = nb.get("metadata", {}).get("xent", {}).get("execution_seconds")
+    return title, seconds
+
+
+def validations():
+    try:
+        return json.loads(VALIDATION.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def archive_link(docname):
+    return posixpath.relpath(ARCHIVE, posixpath.dirname(docname) or ".")
+
+
+class ChapterStatus(SphinxDirective):
+    """The status table: one row per chapter; re-rendered when a notebook or the record changes."""
+
+    def run(self):
+        records = validations()
+        self.env.note_dependency(str(VALIDATION))
+        here = posixpath.dirname(self.env.docname)
+        rows = []
+        for docname in chapters(self.env):
+            path = Path(self.env.doc2path(docname))
+            self.env.note_dependency(str(path))
+            title, seconds = notebook_facts(path)
+            record = records.get(path.relative_to(ROOT).as_posix(), {})
+            target = posixpath.relpath(docname, here)
+            rows += [
+                f"* - {{doc}}`{title} <{target}>`",
+                f"  - {{download}}`{path.name} <{target}.ipynb>`",
+                f"  - {f'{seconds:.1f} s' if seconds is not None else 'not recorded'}",
+                f"  - {record.get('validated', 'not on this build machine')}",
+            ]
+        table = [
+            ":::{list-table}",
+            ":header-rows: 1",
+            "",
+            "* - Chapter",
+            "  - Notebook",
+            "  - Execution time",
+            "  - Last validated (UTC)",
+            *rows,
+            ":::",
+        ]
+        container = nodes.container(classes=["xent-status"])
+        self.state.nested_parse(StringList(table, source="chapter-status"), 0, container)
+        link = nodes.paragraph()
+        link += nodes.Text("All chapters at once, with xentlib and the data beside them: ")
+        link += nodes.reference("", ARCHIVE, refuri=archive_link(self.env.docname))
+        link += nodes.Text(".")
+        return [container, link]
+
+
+def write_archive(app, exception):
+    """Zip the chapters, book/data and xentlib into the HTML root, byte-for-byte reproducibly."""
+    if exception is not None or app.builder.format != "html":
+        return
+    book = ROOT / "book"
+    files = [Path(app.env.doc2path(d)) for d in chapters(app.env)]
+    files += sorted(p for p in (book / "data").rglob("*") if p.is_file())
+    files += sorted((ROOT / "xentlib").glob("*.py"))
+    with zipfile.ZipFile(Path(app.outdir) / ARCHIVE, "w", zipfile.ZIP_DEFLATED) as archive:
+        entries = [("xent-notebooks/README.txt", ARCHIVE_README.encode())]
+        for path in files:
+            name = path.relative_to(book if path.is_relative_to(book) else ROOT).as_posix()
+            entries.append((f"xent-notebooks/{name}", path.read_bytes()))
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data, zipfile.ZIP_DEFLATED)
+
+
+def launch_buttons_need_a_repository(app, config):
+    options = config.html_theme_options
+    if not options.get("repository_url"):
+        options["launch_buttons"] = {}
+
+
+def setup(app):
+    app.connect("config-inited", launch_buttons_need_a_repository)
+    app.add_directive("chapter-status", ChapterStatus)
+    app.connect("build-finished", write_archive)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
