@@ -1,0 +1,61 @@
+"""Internal link check over the built HTML: every link and anchor resolves, nothing is fetched
+from the network, and the downloads a reader is offered exist."""
+
+import zipfile
+
+import pytest
+from builtbook import HTML, ROOT, broken, chapters, is_local, pages, parse, require_book
+
+# Tags whose URL the browser fetches by itself when the page loads (a link is only followed).
+FETCHED = {"script", "img", "iframe", "source", "video", "audio", "embed", "link"}
+
+
+@pytest.fixture(autouse=True)
+def _book():
+    require_book()
+
+
+def test_the_book_has_its_pages():
+    assert "book/index.html" in pages()
+    assert "search.html" in pages()
+    assert len(chapters()) >= 1
+
+
+@pytest.mark.parametrize("page", pages())
+def test_every_local_link_and_anchor_resolves(page):
+    problems = [
+        f"<{tag} {attr}={url!r}> {why}"
+        for tag, attr, url in parse(page).links
+        if is_local(url) and (why := broken(page, url))
+    ]
+    assert not problems, f"{page}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("page", pages())
+def test_nothing_is_fetched_from_the_network(page):
+    remote = [
+        f"<{tag} {attr}={url!r}>"
+        for tag, attr, url in parse(page).links
+        if tag in FETCHED and not is_local(url) and not url.startswith("data:")
+    ]
+    assert not remote, f"{page} loads from the network: {remote}"
+
+
+@pytest.mark.parametrize("page", chapters())
+def test_each_chapter_offers_its_notebook(page):
+    downloads = [url for tag, _, url in parse(page).links if tag == "a" and url.endswith(".ipynb")]
+    assert downloads, f"{page}: no .ipynb download link"
+    assert all(broken(page, url) is None for url in downloads)
+
+
+def test_the_notebooks_archive_holds_every_chapter_and_xentlib():
+    with zipfile.ZipFile(HTML / "xent-notebooks.zip") as archive:
+        names = set(archive.namelist())
+    for page in chapters():
+        assert f"xent-notebooks/{page.split('/', 1)[1][: -len('.html')]}.ipynb" in names
+    for module in (ROOT / "xentlib").glob("*.py"):
+        assert f"xent-notebooks/xentlib/{module.name}" in names
+
+
+def test_mathjax_is_served_from_the_book():
+    assert (HTML / "_static" / "mathjax" / "tex-chtml.js").is_file()
