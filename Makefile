@@ -26,10 +26,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt -e ".[book,test]"
 	touch $@
 
-book: $(STAMP)
-	$(BIN)/jupyter-book build . --warningiserror --keep-going
+# The book is rebuilt (in full: Sphinx alone would not re-copy a changed _static file) only when
+# one of its inputs changed since the last successful build; the stamp records that build.
+BOOKSTAMP := _build/.book-stamp
+BOOK_INPUTS := _config.yml _toc.yml scripts/xent_sphinx.py \
+	$(shell find book xentlib -type f -not -path '*/.ipynb_checkpoints/*' -not -path '*/__pycache__/*')
 
-test: $(STAMP)
+book: $(BOOKSTAMP)
+
+$(BOOKSTAMP): $(STAMP) $(BOOK_INPUTS)
+	$(BIN)/jupyter-book build . --all --warningiserror --keep-going
+	touch $@
+
+# pytest includes the browser test (tests/test_browser.py) and the link check over _build/html.
+test: $(STAMP) $(BOOKSTAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
