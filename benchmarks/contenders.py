@@ -178,6 +178,24 @@ def _torch(torch):
     }
 
 
+def _one_thread(torch, impl):
+    """PyTorch with one intra-op thread: on a busy machine its default threads can wait on each
+    other (the other cores are taken), so both settings are shown."""
+
+    def wrapped(func):
+        def call(*args):
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                return func(*args)
+            finally:
+                torch.set_num_threads(threads)
+
+        return call
+
+    return {name: wrapped(func) for name, func in impl.items()}
+
+
 def _jax(jax):
     jax.config.update("jax_enable_x64", True)  # otherwise float64 inputs are computed in float32
     import jax.numpy as jnp
@@ -223,6 +241,7 @@ def available():
         pass
     else:
         impls["torch"] = _torch(torch)
+        impls["torch, 1 thread"] = _one_thread(torch, impls["torch"])
     try:
         import jax
     except ImportError:

@@ -55,26 +55,28 @@ def _fmt(seconds):
 
 
 def table(impls, shapes=SHAPES, dtypes=(np.float32, np.float64), rounds=15):
-    """The speed table as a string: median [min-max] per call, and median / xentlib's median."""
+    """The speed table as a string: per shape and dtype, each contender's median per call, its
+    min-max over the rounds, and its median over xentlib's (below 1: faster than xentlib)."""
     names = [*impls, "fresh copy"]
-    lines = []
-    header = f"{'shape':<14}{'dtype':<9}" + "".join(f"{n:>27}" for n in names)
-    lines += [header, "-" * len(header)]
+    width = max(len(n) for n in names) + 2
+    header = f"{'shape, dtype':<22}{'contender':<{width}}"
+    header += f"{'median':>10}{'min - max':>24}{'/ xentlib':>11}"
+    lines = [header, "-" * len(header)]
     for dtype in dtypes:
         for shape in shapes:
             rounds_here = rounds if shape[0] * shape[1] < 10**7 else max(5, rounds // 3)
             times = measure(impls, shape, dtype, rounds=rounds_here)
             ref = np.median(times["xentlib"])
-            cells = []
+            label = f"{shape[0]}x{shape[1]}, {np.dtype(dtype).name}"
             for name in names:
                 t = times[name]
                 med = np.median(t)
-                cells.append(
-                    f"{_fmt(med)} [{_fmt(t.min())}-{_fmt(t.max())}] {med / ref:4.2f}x".rjust(27)
+                spread = f"{_fmt(t.min())} - {_fmt(t.max())}"
+                lines.append(
+                    f"{label:<22}{name:<{width}}{_fmt(med):>10}{spread:>24}{med / ref:>10.2f}x"
                 )
-            lines.append(
-                f"{f'{shape[0]}x{shape[1]}':<14}{np.dtype(dtype).name:<9}" + "".join(cells)
-            )
+                label = ""
+            lines.append("")
     return "\n".join(lines)
 
 
