@@ -48,6 +48,9 @@ def main(argv):
         print("Timings vary run to run; compare the ratios.\n")
         print(speed.table(impls, rounds=5 if args.quick else 15))
         print(f"\n({time.perf_counter() - start:.0f} s)\n")
+        print("Memory: peak allocation during one call at 4096x1000, / the gradient's size.\n")
+        print(speed.memory_table(impls))
+        print()
     if args.only != "speed":
         start = time.perf_counter()
         print("Accuracy: max error in ulp of the output dtype against mpmath at 50 digits")

@@ -12,6 +12,7 @@ Fair-benchmarking rules (the machine is shared and noisy):
 """
 
 import time
+import tracemalloc
 
 import numpy as np
 
@@ -77,6 +78,31 @@ def table(impls, shapes=SHAPES, dtypes=(np.float32, np.float64), rounds=15):
                 )
                 label = ""
             lines.append("")
+    return "\n".join(lines)
+
+
+def memory_table(impls, shape=(4096, 1000), dtypes=(np.float32, np.float64)):
+    """Peak memory allocated during one call, in units of the gradient's size.
+
+    Measured with ``tracemalloc``, which sees numpy's allocations but not PyTorch's or JAX's
+    (their rows say so). 1.00 means the gradient and nothing else of its size.
+    """
+    lines = [f"{'contender':<20}" + "".join(f"{np.dtype(d).name:>12}" for d in dtypes)]
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, shape[1], shape[0])
+    arrays = {d: (rng.standard_normal(shape) * 3).astype(d) for d in dtypes}
+    for name, impl in impls.items():
+        cells = []
+        for dtype in dtypes:
+            z = arrays[dtype]
+            impl["cross_entropy_with_grad"](z, labels)  # warm up caches and first-call costs
+            tracemalloc.start()
+            _, grad = impl["cross_entropy_with_grad"](z, labels)
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            numpy_grad = isinstance(grad, np.ndarray) and grad.base is None
+            cells.append(f"{peak / z.nbytes:.2f}" if numpy_grad else "not seen")
+        lines.append(f"{name:<20}" + "".join(f"{c:>12}" for c in cells))
     return "\n".join(lines)
 
 
