@@ -59,8 +59,12 @@ $(LABSTAMP): $(STAMP)
 lab: $(LABSTAMP)
 	$(BIN)/jupyter lab book/
 
+# The tables compare PyTorch and JAX too when the Python that runs them has them: point
+# BENCH_PYTHON at a scratch environment with xentlib installed (see the README, "Performance").
+BENCH_PYTHON ?= $(BIN)/python
+
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BENCH_PYTHON) benchmarks/run.py
 
 mutation: $(STAMP)
 	$(BIN)/mutmut run
