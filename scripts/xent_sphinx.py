@@ -78,18 +78,18 @@ class ChapterStatus(SphinxDirective):
             target = posixpath.relpath(docname, here)
             rows += [
                 f"* - {{doc}}`{title} <{target}>`",
-                f"  - {{download}}`{path.name} <{target}.ipynb>`",
-                f"  - {f'{seconds:.1f} s' if seconds is not None else 'not recorded'}",
-                f"  - {record.get('validated', 'not on this build machine')}",
+                "",
+                f"    {{download}}`{path.name} <{target}.ipynb>`",
+                f"  - {f'{seconds:.1f} s' if seconds is not None else '—'}",
+                f"  - {record.get('validated', '—')}",
             ]
         table = [
             ":::{list-table}",
             ":header-rows: 1",
             "",
-            "* - Chapter",
-            "  - Notebook",
-            "  - Execution time",
-            "  - Last validated (UTC)",
+            "* - Chapter and notebook",
+            "  - Runs in",
+            "  - Validated (UTC)",
             *rows,
             ":::",
         ]

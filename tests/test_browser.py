@@ -276,9 +276,14 @@ def test_the_book_reads_from_a_folder_without_a_server(browser):
     context = browser.new_context(service_workers="block")
     try:
         reader = Reader(context, HTML.as_uri(), 1280)
-        for page in [*chapters()[:2], "book/index.html", "search.html"]:
+        for page in [*chapters()[:2], "book/index.html", "search.html?q=softmax"]:
             seen = reader.open(page)
             problems = reader.problems() + _seen_problems(seen, "light")
             assert not problems, f"{page} from a folder:\n" + "\n".join(problems)
+        summary = reader.page.locator(".search-summary", has_text="Search finished")
+        summary.wait_for(timeout=15_000)
+        hits = reader.page.locator("#search-results ul.search li a")
+        hrefs = hits.evaluate_all("links => links.map(a => a.getAttribute('href'))")
+        assert any("02_softmax" in href for href in hrefs), f"search from a folder gave {hrefs}"
     finally:
         context.close()

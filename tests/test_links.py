@@ -1,6 +1,7 @@
 """Internal link check over the built HTML: every link and anchor resolves, nothing is fetched
 from the network, and the downloads a reader is offered exist."""
 
+import json
 import zipfile
 
 import pytest
@@ -59,3 +60,17 @@ def test_the_notebooks_archive_holds_every_chapter_and_xentlib():
 
 def test_mathjax_is_served_from_the_book():
     assert (HTML / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
+def test_the_status_page_lists_every_chapter_with_its_execution_time():
+    page_text = (HTML / "book" / "status.html").read_text(encoding="utf-8")
+    status = page_text[page_text.index("<table") :]  # after the sidebar's links
+    for page in chapters():
+        chapter = page.split("/", 1)[1]
+        assert f'href="{chapter}"' in status, f"status page misses {chapter}"
+        meta = json.loads((ROOT / page).with_suffix(".ipynb").read_text(encoding="utf-8"))
+        seconds = meta["metadata"].get("xent", {}).get("execution_seconds")
+        if seconds is not None:
+            row = status[status.index(f'href="{chapter}"') :].split("</tr>", 1)[0]
+            assert f"{seconds:.1f} s" in row, f"status page: no execution time for {chapter}"
+    assert 'href="../xent-notebooks.zip"' in status
