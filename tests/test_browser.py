@@ -84,6 +84,8 @@ INSPECT = """async (width) => {
   });
   out.links = [...document.querySelectorAll("a[href]")]
     .map(a => a.href).filter(href => href.startsWith(location.origin));
+  out.downloads = [...document.querySelectorAll(".dropdown-download-buttons a[href]")]
+    .map(a => a.getAttribute("href"));
   out.theme = document.documentElement.dataset.theme;
   out.viewport = window.innerWidth;
   out.scrollWidth = document.scrollingElement.scrollWidth;
@@ -245,6 +247,10 @@ def test_page_as_a_reader_sees_it(reader, page):
         shot.parent.mkdir(parents=True, exist_ok=True)
         reader.page.screenshot(path=shot, full_page=True)
     problems = reader.problems() + _seen_problems(seen, reader.mode)
+    if page in chapters():
+        for kind in (".ipynb", "xent-notebooks.zip"):
+            if not any(href.endswith(kind) for href in seen["downloads"]):
+                problems.append(f"no {kind} in the download menu: {seen['downloads']}")
     for url in sorted(set(seen["links"])):
         parts = urlsplit(url)
         target = parts.path.lstrip("/") + (f"#{parts.fragment}" if parts.fragment else "")
