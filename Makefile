@@ -32,6 +32,11 @@ BOOKSTAMP := _build/.book-stamp
 BOOK_INPUTS := _config.yml _toc.yml scripts/xent_sphinx.py \
 	$(shell find book xentlib -type f -not -path '*/.ipynb_checkpoints/*' -not -path '*/__pycache__/*')
 
+# A stamp without the book it stands for (_build/html removed by hand) does not count.
+ifeq ($(wildcard _build/html/book/index.html),)
+$(shell rm -f $(BOOKSTAMP))
+endif
+
 book: $(BOOKSTAMP)
 
 $(BOOKSTAMP): $(STAMP) $(BOOK_INPUTS)
