@@ -44,7 +44,7 @@ def main(argv):
     if args.only != "accuracy":
         start = time.perf_counter()
         print("Speed: cross_entropy_with_grad(z, labels), loss and gradient (mean reduction).")
-        print("Per call: median [min-max] over interleaved rounds, then median / xentlib's median.")
+        print("Per call: median and min - max over interleaved rounds; median / xentlib's median.")
         print("Timings vary run to run; compare the ratios.\n")
         print(speed.table(impls, rounds=5 if args.quick else 15))
         print(f"\n({time.perf_counter() - start:.0f} s)\n")
