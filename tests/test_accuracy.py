@@ -119,3 +119,25 @@ def test_the_ulp_metric():
     assert reference.ulp_error(np.array([np.nan]), one, np.float64)[0] == np.inf
     minus_inf = (np.array([-np.inf]), np.array([0.0]))
     assert reference.ulp_error(np.array([-np.inf]), minus_inf, np.float64)[0] == 0.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("label_dtype", [np.int8, np.uint8, np.int64, np.uint64])
+def test_fast_route_agrees_with_the_general_route(monkeypatch, dtype, label_dtype):
+    # Many small blocks, rows inside and outside the no-shift window, a transposed (non-contiguous)
+    # input, and every integer label type: the blocked fast route must match `shifted`'s algebra.
+    from xentlib import _core
+
+    monkeypatch.setattr(_core, "BLOCK_BYTES", 256)
+    rng = np.random.default_rng(3)
+    z = (rng.standard_normal((7, 50)) * 20).T.astype(dtype)  # shape (50, 7), not C-contiguous
+    z[::5] -= 100.0  # maxima below 0: the shifted route
+    z[1, 3] = -np.inf
+    labels = rng.integers(0, 7, 50).astype(label_dtype)
+    labels[1] = 0
+    loss, grad = _core.ce_hard_labels(z, labels, True, True, 0.5)
+    loss_ref, grad_ref = _core.ce_shifted(z, labels.astype(np.intp), None, 0.5)
+    rtol = 8 * np.finfo(dtype).eps
+    np.testing.assert_allclose(loss, loss_ref, rtol=rtol, atol=0)
+    np.testing.assert_allclose(grad, grad_ref, rtol=rtol, atol=np.finfo(dtype).tiny)
+    assert grad.dtype == dtype and loss.dtype == dtype

@@ -149,6 +149,7 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
     one_row = z.ndim == 1
     z2, labels2 = (z[None, :], labels[None]) if one_row else (z, labels)
     z2 = np.ascontiguousarray(z2)  # the blocks are read through flat indices
+    labels2 = labels2.astype(np.intp, copy=False)  # uint64 + int64 would give float indices
     n, c = z2.shape
     loss = np.empty(n, dtype=z.dtype)
     rows = max(1, BLOCK_BYTES // max(1, c * z.itemsize))
