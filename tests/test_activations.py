@@ -395,3 +395,21 @@ def test_no_overflow_warning_when_logits_span_the_whole_range():
     assert_array_equal(log_softmax(z), [0.0, -INF])
     assert logsumexp(z) == 1.7e308
     assert_array_equal(softmax_jacobian(z), [[0.0, -0.0], [-0.0, 0.0]])
+
+
+def test_nan_in_sigmoid_grad_and_log_softmax():
+    assert np.isnan(sigmoid_grad(math.nan))
+    out = log_softmax([[math.nan, 0.0], [0.0, 0.0]])
+    assert np.isnan(out[0]).all()
+    assert_allclose(out[1], -math.log(2), rtol=EPS64)
+
+
+@pytest.mark.parametrize("big", [1e4, 3e38])
+def test_float32_extremes_do_not_overflow(big):
+    x = np.array([-big, 0.0, big], dtype=np.float32)
+    assert_array_equal(sigmoid(x), np.array([0.0, 0.5, 1.0], dtype=np.float32))
+    assert_array_equal(sigmoid_grad(x), np.array([0.0, 0.25, 0.0], dtype=np.float32))
+    p = softmax(x)
+    assert p.dtype == np.float32
+    assert_array_equal(p, [0.0, 0.0, 1.0])
+    assert logsumexp(x) == np.float32(big)

@@ -111,3 +111,10 @@ def test_empty_point():
 @pytest.mark.parametrize("value", [True, 3, np.uint8(3), np.float16(3.0), np.int64(3)])
 def test_real_scalar_returns_of_every_kind_are_accepted(value):
     assert_array_equal(numerical_gradient(lambda v: value, [1.0, 2.0]), [0.0, 0.0])
+
+
+def test_nan_from_f_gives_nan():
+    # f is NaN only when the first coordinate steps above 1: only that entry is NaN
+    grad = numerical_gradient(lambda v: math.nan if v[0] > 1 else 0.0, [1.0, 5.0])
+    assert np.isnan(grad[0])
+    assert grad[1] == 0.0

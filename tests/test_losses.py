@@ -538,3 +538,14 @@ def test_losses_at_the_ends_of_the_float_range():
     assert cross_entropy(z, 1) == INF  # the true loss, 3.4e308, overflows
     assert_array_equal(cross_entropy_grad(z, 1), [1.0, -1.0])
     assert binary_cross_entropy_with_logits(1.7e308, 0.0) == 1.7e308
+
+
+@pytest.mark.parametrize("big", [1e4, 3e38])
+def test_float32_losses_at_extremes(big):
+    z = np.array([big, -big], dtype=np.float32)
+    assert cross_entropy(z, 0) == 0.0
+    assert cross_entropy(z, 0).dtype == np.float32
+    assert np.isfinite(cross_entropy(z, 1)) or big > 1e38  # 2 * 3e38 overflows float32
+    assert_array_equal(cross_entropy_grad(z, 0), [0.0, 0.0])
+    assert binary_cross_entropy_with_logits(np.float32(-big), 1.0) == np.float32(big)
+    assert binary_cross_entropy_grad(np.float32(big), 1.0) == 0.0

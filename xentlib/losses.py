@@ -63,7 +63,7 @@ def _logits_and_target(z, target, reduction, func):
     num_classes = z.shape[-1]
     if num_classes == 0:
         raise ValueError(f"{func}: logits z must have at least one class, got shape {z.shape}")
-    v.check_mean_not_empty(reduction, len(z) if z.ndim == 2 else 1, func)
+    v.check_mean_not_empty(reduction, len(z), func)  # len(z) is N, or C >= 1 for one sample
     target_arr = np.asarray(target)
     if target_arr.shape == z.shape[:-1]:
         return z, v.as_labels(target_arr, num_classes, func), None
