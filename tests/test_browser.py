@@ -56,7 +56,10 @@ INSPECT = """async (width) => {
   if (document.querySelector(".math")) {
     for (let i = 0; i < 200 && !(window.MathJax && MathJax.startup && MathJax.startup.promise); i++)
       await new Promise(r => setTimeout(r, 50));
-    if (window.MathJax && MathJax.startup) await MathJax.startup.promise;
+    if (window.MathJax && MathJax.startup) {
+      const timeout = new Promise(resolve => setTimeout(() => resolve(false), 20000));
+      out.mathjaxHung = !(await Promise.race([MathJax.startup.promise.then(() => true), timeout]));
+    }
   }
   out.mathjax = !!(window.MathJax && MathJax.version);
   out.untypeset = [...document.querySelectorAll("span.math, div.math")]
@@ -79,6 +82,7 @@ INSPECT = """async (width) => {
       src: img.getAttribute("src"), alt: img.getAttribute("alt"),
       loaded: img.complete && img.naturalWidth > 0,
       output: !!img.closest(".cell_output, figure"),
+      content: !!img.closest(".bd-article"),
       background: style.backgroundColor,
     };
   });
@@ -206,7 +210,7 @@ def _alt_problem(image):
         return "no alt text"
     if alt in (image["src"], name) or alt.lower().endswith((".png", ".jpg", ".svg", ".gif")):
         return f"alt text is the file name ({alt!r})"
-    if len(alt.split()) < 3:
+    if image["content"] and len(alt.split()) < 3:  # a figure, not an icon of the theme
         return f"alt text too short to describe a figure ({alt!r})"
     return None
 
@@ -219,7 +223,8 @@ def _light(css_color):
 
 
 def _seen_problems(seen, mode):
-    problems = [f"formula not typeset: {tex!r}" for tex in seen["untypeset"]]
+    problems = ["MathJax did not finish within 20 s"] if seen.get("mathjaxHung") else []
+    problems += [f"formula not typeset: {tex!r}" for tex in seen["untypeset"]]
     problems += [f"MathJax error: {err!r}" for err in seen["mathErrors"]]
     problems += [f"raw TeX on the page: {text!r}" for text in seen["rawTex"]]
     for image in seen["images"]:

@@ -44,7 +44,11 @@ def test_nothing_is_fetched_from_the_network(page):
 
 @pytest.mark.parametrize("page", chapters())
 def test_each_chapter_offers_its_notebook(page):
-    downloads = [url for tag, _, url in parse(page).links if tag == "a" and url.endswith(".ipynb")]
+    downloads = [
+        url
+        for tag, _, url in parse(page).links
+        if tag == "a" and url.endswith(".ipynb") and is_local(url)
+    ]
     assert downloads, f"{page}: no .ipynb download link"
     assert all(broken(page, url) is None for url in downloads)
 
