@@ -2,6 +2,7 @@
 from the network, and the downloads a reader is offered exist."""
 
 import json
+import re
 import zipfile
 
 import pytest
@@ -40,6 +41,17 @@ def test_nothing_is_fetched_from_the_network(page):
         if tag in FETCHED and not is_local(url) and not url.startswith("data:")
     ]
     assert not remote, f"{page} loads from the network: {remote}"
+
+
+@pytest.mark.parametrize("page", pages())
+def test_no_inline_script_declares_a_constant_twice(page):
+    """Sphinx 7 writes an inline script registered after its HTML builder started twice
+    (sphinx-doc/sphinx#13402): with `const` or `let` in it, every page throws. sphinx_thebe's
+    THEBE_JS_URL was one; _config.yml leaves that extension out."""
+    scripts = re.findall(r"<script>(.*?)</script>", (HTML / page).read_text(encoding="utf-8"), re.S)
+    declaring = [body for body in scripts if re.search(r"\b(const|let)\s", body)]
+    twice = sorted({body for body in declaring if declaring.count(body) > 1})
+    assert not twice, f"{page}: inline scripts included twice: {twice}"
 
 
 @pytest.mark.parametrize("page", chapters())
