@@ -1,3 +1,9 @@
+// Opened from a folder (file://), the browser refuses the page fetches with which Sphinx's search
+// shows a snippet of each hit ("blocked by CORS policy"): there, list the hits without snippets.
+if (location.protocol === "file:" && typeof DOCUMENTATION_OPTIONS !== "undefined") {
+  DOCUMENTATION_OPTIONS.SHOW_SEARCH_SUMMARY = false;
+}
+
 // Adds "all notebooks (.zip)" to the download menu of each page, next to the page's own .ipynb.
 document.addEventListener("DOMContentLoaded", () => {
   const menu = document.querySelector(".dropdown-download-buttons ul");
