@@ -12,6 +12,7 @@
 
 import json
 import posixpath
+import sys
 import zipfile
 from pathlib import Path
 
@@ -27,9 +28,10 @@ The notebooks of xent: the gradient of cross-entropy.
 
 xentlib/ sits next to the chapters, so `import xentlib` works from this folder:
 
-    python -m pip install numpy matplotlib jupyterlab
+    python -m pip install {packages}
     jupyter lab
 """
+PIP_NAMES = {"sklearn": "scikit-learn", "PIL": "pillow"}
 
 
 def chapters(env):
@@ -49,6 +51,20 @@ def notebook_facts(path):
                 break
     seconds = nb.get("metadata", {}).get("xent", {}).get("execution_seconds")
     return title, seconds
+
+
+def imported_packages(paths):
+    """The third-party packages that the chapters' code cells import, as pip names."""
+    modules = set()
+    for path in paths:
+        for cell in json.loads(Path(path).read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] == "code":
+                for line in "".join(cell["source"]).splitlines():
+                    words = line.split()
+                    if len(words) > 1 and words[0] in ("import", "from"):
+                        modules.add(words[1].split(".")[0].rstrip(","))
+    modules -= set(sys.stdlib_module_names) | {"xentlib"}
+    return sorted(PIP_NAMES.get(m, m) for m in modules)
 
 
 def validations():
@@ -111,7 +127,9 @@ def write_archive(app, exception):
     files += sorted(p for p in (book / "data").rglob("*") if p.is_file())
     files += sorted((ROOT / "xentlib").glob("*.py"))
     with zipfile.ZipFile(Path(app.outdir) / ARCHIVE, "w", zipfile.ZIP_DEFLATED) as archive:
-        entries = [("xent-notebooks/README.txt", ARCHIVE_README.encode())]
+        packages = " ".join([*imported_packages(files[: len(chapters(app.env))]), "jupyterlab"])
+        readme = ARCHIVE_README.format(packages=packages)
+        entries = [("xent-notebooks/README.txt", readme.encode())]
         for path in files:
             name = path.relative_to(book if path.is_relative_to(book) else ROOT).as_posix()
             entries.append((f"xent-notebooks/{name}", path.read_bytes()))
