@@ -88,5 +88,8 @@ def test_the_status_page_lists_every_chapter_with_its_execution_time():
         seconds = meta["metadata"].get("xent", {}).get("execution_seconds")
         if seconds is not None:
             row = status[status.index(f'href="{chapter}"') :].split("</tr>", 1)[0]
-            assert f"{seconds:.1f} s" in row, f"status page: no execution time for {chapter}"
+            assert f"{seconds:.1f} s" in row, (
+                f"status page: not the execution time {seconds:.1f} s of {chapter} "
+                "(a book older than the notebook? `make book` rebuilds it)"
+            )
     assert 'href="../xent-notebooks.zip"' in status
