@@ -549,3 +549,22 @@ def test_float32_losses_at_extremes(big):
     assert_array_equal(cross_entropy_grad(z, 0), [0.0, 0.0])
     assert binary_cross_entropy_with_logits(np.float32(-big), 1.0) == np.float32(big)
     assert binary_cross_entropy_grad(np.float32(big), 1.0) == 0.0
+
+
+@pytest.mark.parametrize("num_classes", [3, 300])
+def test_large_batch_rows_equal_small_batch_rows(num_classes):
+    # A batch of 100 000 rows is processed in cache-sized blocks; every row must come out as it
+    # does in a batch of 7, whatever block it falls in.
+    rng = np.random.default_rng(0)
+    small = rng.normal(scale=5.0, size=(7, num_classes))
+    small[0, 0] = 800.0  # a row off the fast route (max above exp's safe window)
+    labels = rng.integers(0, num_classes, size=7)
+    repeats = -(-100_000 // 7) if num_classes == 3 else 200
+    big, big_labels = np.tile(small, (repeats, 1)), np.tile(labels, repeats)
+    loss, grad = cross_entropy_with_grad(small, labels, "none")
+    big_loss, big_grad = cross_entropy_with_grad(big, big_labels, "none")
+    assert_allclose(big_loss, np.tile(loss, repeats), rtol=4 * EPS64, atol=0)
+    assert_allclose(big_grad, np.tile(grad, (repeats, 1)), rtol=4 * EPS64, atol=4 * EPS64)
+    only_loss = cross_entropy(big, big_labels, "none")
+    assert_allclose(only_loss, np.tile(loss, repeats), rtol=4 * EPS64, atol=0)
+    assert_allclose(cross_entropy(big, big_labels), loss.mean(), rtol=1e-12)

@@ -336,11 +336,20 @@ def test_cross_entropy_and_grad_against_mpmath(z, data):
         ([700.0, 0.0, 1.0], 0),
         ([0.0, -INF, 0.5], 2),
         ([-1000.0, -1000.0, -1001.0], 2),
+        # near log(float max) = 709.78: exp(z) alone would overflow the sum of three
+        ([709.0, 709.0, 709.0], 0),
+        ([709.5, 709.0, 709.25], 1),
+        ([707.5, 707.0, 0.0], 0),
+        ([707.5, 707.0, 0.0], 2),
     ],
 )
 def test_cross_entropy_extremes_against_mpmath(z, label):
     assert_ulp(cross_entropy(z, label), [-mp_log_softmax(z)[label]], 2)
     assert_ulp(cross_entropy_grad(z, label), mp_ce_grad(z, label), 4)
+    # the same row inside a batch
+    loss, grad = cross_entropy_with_grad([z, [0.0] * len(z)], [label, 0], "none")
+    assert_ulp(loss[0], [-mp_log_softmax(z)[label]], 2)
+    assert_ulp(grad[0], mp_ce_grad(z, label), 4)
 
 
 @ORACLE
