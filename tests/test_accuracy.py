@@ -81,6 +81,18 @@ def test_cross_entropy_with_grad_is_the_two_functions(suite):
         assert loss.dtype == dtype and grad.dtype == dtype
 
 
+def test_one_hot_probability_targets_are_as_accurate_as_labels(suite):
+    # The probability-target route must not cancel p_k - 1 either: at z = [0, 40] against the
+    # target [0, 1] the gradient is -4.2484e-18, not 0.
+    dtype, (softmax_cases, _) = suite
+    for name, z, labels, exact in softmax_cases:
+        target = xentlib.one_hot(labels, z.shape[-1]).astype(dtype)
+        loss, grad = xentlib.cross_entropy_with_grad(z, target, reduction="none")
+        for func_name, out in (("cross_entropy", loss), ("cross_entropy_grad", grad)):
+            err = reference.ulp_error(out, exact[func_name], dtype).max()
+            assert err <= MAX_ULP, f"{func_name}, {np.dtype(dtype).name}: {err:.2f} ulp on '{name}'"
+
+
 def test_sigmoid_within_4_ulp(suite):
     dtype, (_, sigmoid_cases) = suite
     for _, x, _, exact in sigmoid_cases:

@@ -134,7 +134,15 @@ def ce_shifted(z, labels, probs, grad_scale=1.0):
         at_max = np.take_along_axis(d, rows, axis=-1) == 0
         np.put_along_axis(grad, rows, np.where(at_max, -t / (1 + t), p_y - 1), axis=-1)
     else:
+        # At the row maximum k, p_k - Y_k is written ((1 - Y_k) - Y_k t) / (1 + t): with a one-hot
+        # (or nearly one-hot) target there, the plain subtraction would cancel every digit of a
+        # confident, correct prediction, as p_y - 1 would for labels.
+        k = np.argmax(d, axis=-1, keepdims=True)  # d is 0 exactly at the (first) maximum
+        y_k = np.take_along_axis(probs, k, axis=-1)
+        with np.errstate(invalid="ignore"):
+            g_k = ((1 - y_k) - y_k * t) / (1 + t)
         grad -= probs
+        np.put_along_axis(grad, k, g_k, axis=-1)
     if grad_scale != 1:
         grad *= grad_scale
     return loss, mask_empty_rows(grad, m)
