@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 LABSTAMP := $(VENV)/.installed-lab
 
-.PHONY: help setup book test unit notebooks lint format lab bench mutation drift lock clean
+.PHONY: help setup book test lint format lab bench mutation drift lock clean
 
 help:
 	@echo "make book      set up .venv and build the HTML book into _build/html"
