@@ -62,6 +62,7 @@ def failing_cells(name):
                 "--nbval-current-env",
                 "-o",
                 "addopts=",
+                "--noconftest",  # no validation record (root conftest.py) from a drifted run
                 "--tb=no",
                 "-rf",
             ],

@@ -123,11 +123,11 @@ def write_archive(app, exception):
     if exception is not None or app.builder.format != "html":
         return
     book = ROOT / "book"
-    files = [Path(app.env.doc2path(d)) for d in chapters(app.env)]
-    files += sorted(p for p in (book / "data").rglob("*") if p.is_file())
+    notebooks = [Path(app.env.doc2path(d)) for d in chapters(app.env)]
+    files = notebooks + sorted(p for p in (book / "data").rglob("*") if p.is_file())
     files += sorted((ROOT / "xentlib").glob("*.py"))
     with zipfile.ZipFile(Path(app.outdir) / ARCHIVE, "w", zipfile.ZIP_DEFLATED) as archive:
-        packages = " ".join([*imported_packages(files[: len(chapters(app.env))]), "jupyterlab"])
+        packages = " ".join([*imported_packages(notebooks), "jupyterlab"])
         readme = ARCHIVE_README.format(packages=packages)
         entries = [("xent-notebooks/README.txt", readme.encode())]
         for path in files:
