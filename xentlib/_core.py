@@ -12,11 +12,64 @@ Accuracy and speed work belongs here, and only here. Two routes, one algebra:
   ``shifted``.
 """
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 # Rows of a block of the fast route: about this many bytes of logits. The block and its gradient
 # fill the L2 cache (2 MiB per core on the benchmark machine); 256 KiB to 2 MiB were measured.
 BLOCK_BYTES = 1 << 20
+
+# Batches of at least this many logits are shared among threads; below it, starting a thread
+# costs more than it saves.
+PARALLEL_MIN_SIZE = 1 << 16
+
+
+def threads():
+    """How many threads the fast route uses: ``XENTLIB_NUM_THREADS``, else every usable CPU.
+
+    The same default as PyTorch's and OpenBLAS's; set ``XENTLIB_NUM_THREADS=1`` where processes
+    already fill the machine (one per core, say).
+    """
+    setting = os.environ.get("XENTLIB_NUM_THREADS", "")
+    if setting.strip():
+        try:
+            count = int(setting)
+        except ValueError:
+            count = 0
+        if count < 1:
+            raise ValueError(f"XENTLIB_NUM_THREADS must be a positive integer, got {setting!r}")
+        return count
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _share(run, starts, workers):
+    """``run(part)`` for ``workers`` contiguous parts of ``starts``, one in this thread."""
+    starts = list(starts)
+    workers = min(workers, len(starts))
+    if workers <= 1:
+        run(starts)
+        return
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < workers - 1:
+            _pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="xentlib")
+        pool = _pool
+    size = -(-len(starts) // workers)
+    parts = [starts[i : i + size] for i in range(0, len(starts), size)]
+    futures = [pool.submit(run, part) for part in parts[1:]]
+    run(parts[0])
+    for future in futures:
+        future.result()
 
 
 def working_dtype(dtype):
@@ -151,31 +204,94 @@ def ce_shifted(z, labels, probs, grad_scale=1.0):
 def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
     """``ce_parts`` for integer labels: the training step, made fast without losing a digit.
 
-    The batch is processed in blocks of rows that fit in the L2 cache (``BLOCK_BYTES``), so each
-    pass over a block's exponentials reads the cache, not memory. The gradient is written
-    straight into its output array, the one allocation the size of ``z``; everything else is a
-    handful of numbers per row. Each block goes through ``_hard_label_block``.
+    The max-shift ``z - m`` is there only to keep ``exp`` from overflowing, and it costs a pass
+    (the row maximum) and a rounding error. Here ``exp(z)`` is taken directly, its argument
+    exact, and a row is kept only if that was provably harmless: its sum ``s`` of exponentials
+    is finite (nothing overflowed; NaN fails too) and at least 1 (then an exponential lost to
+    underflow belongs to a probability that underflows as well). Other rows are recomputed by
+    the general route, ``ce_shifted``.
+
+    The accuracy trick of ``shifted`` is kept with the *label* in the role of the maximum: ``t``
+    is the sum of the exponentials without the label's, ``e_y``. Then ``s = e_y + t``, and
+
+    - the loss ``-log(e_y / s)`` is ``log1p(t / e_y)``, no cancellation. Where ``e_y`` has
+      underflowed (``z_y < 0`` then) or ``t / e_y`` overflows (the loss exceeds
+      ``log(finfo.max)``, at least the largest ``log(s)``), ``log(s) - z_y`` is as good: two
+      non-negative terms, or a difference far larger than the rounding of ``log(s)``;
+    - the label's gradient ``e_y / s - 1`` is ``-t / s``, which keeps every digit of a
+      confident, correct prediction, where the subtraction would cancel them all.
+
+    So no ``argmax`` is needed. The rows are processed in blocks that fit in the L2 cache
+    (``BLOCK_BYTES``), three passes each (``_exp_block``), and the exponentials are written
+    straight into the gradient, the one allocation the size of ``z``; everything else is a few
+    float64 numbers per row, computed for the whole batch at the end. On a large batch the
+    blocks are shared among ``threads()`` threads: numpy releases the GIL inside each pass, and
+    a row's result does not depend on which thread computes it.
     """
     one_row = z.ndim == 1
     z2, labels2 = (z[None, :], labels[None]) if one_row else (z, labels)
     z2 = np.ascontiguousarray(z2)  # the blocks are read through flat indices
-    labels2 = labels2.astype(np.intp, copy=False)  # uint64 + int64 would give float indices
     n, c = z2.shape
-    loss = np.empty(n, dtype=z.dtype)
-    rows = max(1, BLOCK_BYTES // max(1, c * z.itemsize))
+    # Flat positions of the labels: 1-D take/put are ~3x faster than z[rows, labels].
+    # (intp: uint64 labels + an int64 range would give float indices.)
+    at_y = np.arange(0, n * c, c) + labels2.astype(np.intp, copy=False)
+    e_y, t = np.empty(n), np.empty(n)
     # The exponentials go into the gradient; without one, into a block-sized scratch array.
     grad = np.empty_like(z2) if want_grad else None
-    scratch = None if want_grad else np.empty((min(rows, n), c), dtype=z.dtype)
-    for start in range(0, n, rows):
-        block = slice(start, start + rows)
-        out = grad[block] if want_grad else scratch[: len(labels2[block])]
-        loss[block] = _hard_label_block(z2[block], labels2[block], out, grad_scale)
+    workers = threads() if z2.size >= PARALLEL_MIN_SIZE else 1
+    rows = max(1, min(BLOCK_BYTES // max(1, c * z.itemsize), -(-n // workers)))
+
+    def run(starts):
+        scratch = None if want_grad else np.empty((min(rows, n), c), dtype=z.dtype)
+        for start in starts:
+            block = slice(start, start + rows)
+            out = grad[block] if want_grad else scratch[: len(at_y[block])]
+            scale = grad_scale if want_grad else None
+            _exp_block(z2[block], at_y[block] - start * c, out, e_y[block], t[block], scale)
+
+    _share(run, range(0, n, rows), workers)
+    with np.errstate(all="ignore"):  # unsafe rows may be inf or NaN: recomputed below
+        s = e_y + t
+        safe = (s >= 1) & (s / grad_scale <= np.finfo(z.dtype).max)  # False for inf and NaN
+        if want_grad:
+            grad.reshape(-1)[at_y] = -grad_scale * (t / s)
+        loss = None
+        if want_loss:
+            ratio = t / e_y
+            exact_ratio = (e_y >= np.finfo(z.dtype).tiny) & (ratio <= np.finfo(np.float64).max)
+            z_y = z2.reshape(-1).take(at_y).astype(np.float64)
+            loss = np.where(exact_ratio, np.log1p(ratio), np.log(s) - z_y).astype(z.dtype)
+    if not safe.all():
+        unsafe = np.flatnonzero(~safe)
+        loss_u, grad_u = ce_shifted(z2[unsafe], labels2[unsafe].astype(np.intp), None, grad_scale)
+        if want_loss:
+            loss[unsafe] = loss_u
+        if want_grad:
+            grad[unsafe] = grad_u
     if one_row:
-        loss, grad = loss[0], None if grad is None else grad[0]
-    return (loss if want_loss else None), grad
+        loss = None if loss is None else loss[0]
+        grad = None if grad is None else grad[0]
+    return loss, grad
 
 
-def row_sums(e):
+def _exp_block(z, at_y, out, e_y, t, grad_scale):
+    """One block of ``ce_hard_labels``: ``out = exp(z)``, ``e_y``, ``t``; then, when a gradient
+    is wanted, ``out /= s / grad_scale`` (``e_j / s`` times ``grad_scale``, one rounding each).
+
+    ``at_y`` holds the flat positions of the labels in the block; ``e_y`` and ``t`` are filled
+    in place. Three passes over the block (``exp``, the row sums, the division), all in cache.
+    """
+    flat = out.reshape(-1)
+    with np.errstate(all="ignore"):  # overflow and NaN are caught by the caller's check
+        np.exp(z, out=out)
+        e_y[:] = flat.take(at_y)
+        flat[at_y] = 0
+        row_sums(out, out=t)
+        if grad_scale is not None:
+            out /= ((e_y + t) / grad_scale).astype(out.dtype)[:, None]
+
+
+def row_sums(e, out=None):
     """Row sums of a 2-D array of exponentials, in float64, accurate to about 1 ulp.
 
     A BLAS matrix-vector product with a vector of ones is the fastest row sum, but it
@@ -185,46 +301,5 @@ def row_sums(e):
     pairwise summation (1-2 ulp), short ones ``einsum`` (faster there, and as accurate).
     """
     if e.dtype.itemsize < 8 or e.shape[1] <= 128:
-        return np.einsum("ij->i", e, dtype=np.float64)
-    return np.add.reduce(e, axis=1)
-
-
-def _hard_label_block(z, labels, out, grad_scale):
-    """Losses of one block of rows; ``out`` receives ``grad_scale * (softmax(z) - Y)``.
-
-    The max-shift ``z - m`` is there only to keep ``exp`` from overflowing, and it costs a pass
-    and a rounding error. When a row's maximum lies in ``[0, log(finfo.max / C) - 1]`` the
-    unshifted ``exp(z)`` can neither overflow nor lose a probability to underflow (the sum is at
-    least 1), so it is used directly: its argument is exact. With ``k`` the argmax,
-    ``e_k = exp(z_k)`` and ``u`` the sum of the other exponentials, ``t = u / e_k`` is the same
-    ``t`` as in ``shifted``. The per-row numbers are computed in float64, at no measurable cost.
-    Rows outside the window (a maximum below 0 or above the bound, NaN, ``±inf``) are
-    recomputed by the general route.
-    """
-    n, c = z.shape
-    k = np.argmax(z, axis=1)  # argmax + take: one pass, and the index is needed anyway
-    # Flat positions of each row's argmax and label: 1-D take/put are ~3x faster than z[i, k].
-    at_k = np.arange(0, n * c, c) + k
-    at_y = at_k - k + labels
-    flat_z, flat_out = z.reshape(-1), out.reshape(-1)
-    z_k = flat_z.take(at_k).astype(np.float64)
-    z_y = flat_z.take(at_y).astype(np.float64)
-    limit = np.log(np.finfo(z.dtype).max) - np.log(c) - 1
-    safe = (z_k >= 0) & (z_k <= limit)
-    with np.errstate(all="ignore"):  # unsafe rows may overflow or be NaN: recomputed below
-        np.exp(z, out=out)
-        e_y = flat_out.take(at_y).astype(np.float64)
-        flat_out[at_k] = 0
-        u = row_sums(out)
-        e_k = np.exp(z_k)
-        total = e_k + u  # the row's sum of exponentials, e_k (1 + t)
-        loss = np.log1p(u / e_k) - (z_y - z_k)  # log1p(t) - d_y: no cancellation
-        out /= (total / grad_scale).astype(z.dtype)[:, None]  # e_j / sum(e): one rounding
-        flat_out[at_k] = grad_scale * (e_k / total)
-        # The label's p_y - 1: at the argmax it is -t / (1 + t) = -u / total, which keeps its
-        # digits; elsewhere p_y <= 1/2 and the subtraction is harmless.
-        flat_out[at_y] = grad_scale * np.where(labels == k, -u / total, e_y / total - 1)
-    if not safe.all():
-        unsafe = np.flatnonzero(~safe)
-        loss[unsafe], out[unsafe] = ce_shifted(z[unsafe], labels[unsafe], None, grad_scale)
-    return loss
+        return np.einsum("ij->i", e, dtype=np.float64, out=out)
+    return np.add.reduce(e, axis=1, out=out)
