@@ -8,7 +8,11 @@ Fair-benchmarking rules (the machine is shared and noisy):
 - "fresh copy" is ``z.copy()``: reading the logits and writing one new array of their size, the
   least work any function that returns the gradient must do (the memory floor);
 - PyTorch gets its best settings: its default threads and ``THP_MEM_ALLOC_ENABLE=1`` (transparent
-  huge pages for its allocator, set by ``run.py`` before torch is imported); JAX is jit-compiled.
+  huge pages for its allocator, set by ``run.py`` before torch is imported); JAX is jit-compiled;
+- each contender's timing starts on a quiet machine: after every call PyTorch's OpenMP threads
+  keep spinning on the other cores for ~10 ms (measured: ~10 ms of CPU time burnt during a
+  sleep after one call), which would slow whatever is timed next, so each timing is preceded
+  by ``SETTLE_SECONDS`` of sleep.
 """
 
 import time
@@ -17,6 +21,7 @@ import tracemalloc
 import numpy as np
 
 SHAPES = [(64, 10), (4096, 10), (4096, 1000), (65536, 1000)]
+SETTLE_SECONDS = 0.03
 
 
 def _per_call(func, z, labels, min_seconds):
@@ -45,6 +50,7 @@ def measure(impls, shape, dtype, rounds=15, min_seconds=0.002, seed=0):
     times = {name: [] for name in names}
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
+            time.sleep(SETTLE_SECONDS)  # let the previous contender's threads go idle
             times[name].append(_per_call(funcs[name], z, labels, min_seconds))
     return {name: np.array(t) for name, t in times.items()}
 

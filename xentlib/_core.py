@@ -53,7 +53,10 @@ _pool_lock = threading.Lock()
 
 
 def _share(run, starts, workers):
-    """``run(part)`` for ``workers`` contiguous parts of ``starts``, one in this thread."""
+    """``run(part)`` for ``workers`` contiguous parts of ``starts``, one in this thread.
+
+    The other threads run under this thread's numpy error state (``np.errstate`` is per thread).
+    """
     starts = list(starts)
     workers = min(workers, len(starts))
     if workers <= 1:
@@ -66,7 +69,13 @@ def _share(run, starts, workers):
         pool = _pool
     size = -(-len(starts) // workers)
     parts = [starts[i : i + size] for i in range(0, len(starts), size)]
-    futures = [pool.submit(run, part) for part in parts[1:]]
+    state = np.geterr()
+
+    def run_with_state(part):
+        with np.errstate(**state):
+            run(part)
+
+    futures = [pool.submit(run_with_state, part) for part in parts[1:]]
     run(parts[0])
     for future in futures:
         future.result()
@@ -205,37 +214,36 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
     """``ce_parts`` for integer labels: the training step, made fast without losing a digit.
 
     The max-shift ``z - m`` is there only to keep ``exp`` from overflowing, and it costs a pass
-    (the row maximum) and a rounding error. Here ``exp(z)`` is taken directly, its argument
-    exact, and a row is kept only if that was provably harmless: its sum ``s`` of exponentials
-    is finite (nothing overflowed; NaN fails too) and at least 1 (then an exponential lost to
-    underflow belongs to a probability that underflows as well). Other rows are recomputed by
-    the general route, ``ce_shifted``.
+    and a rounding error. Here ``exp(z)`` is taken directly, its argument exact, and a row is
+    kept only if that was provably harmless: its sum ``s`` of exponentials is finite (nothing
+    overflowed; NaN fails too) and at least 1 (then an exponential lost to underflow belongs to
+    a probability that underflows as well). Other rows are recomputed by the general route,
+    ``ce_shifted``.
 
-    The accuracy trick of ``shifted`` is kept with the *label* in the role of the maximum: ``t``
-    is the sum of the exponentials without the label's, ``e_y``. Then ``s = e_y + t``, and
+    With ``k`` the argmax, ``e_k = exp(z_k)`` and ``u`` the sum of the other exponentials,
+    ``t = u / e_k`` is the same ``t`` as in ``shifted``, so the same algebra applies:
 
-    - the loss ``-log(e_y / s)`` is ``log1p(t / e_y)``, no cancellation. Where ``e_y`` has
-      underflowed (``z_y < 0`` then) or ``t / e_y`` overflows (the loss exceeds
-      ``log(finfo.max)``, at least the largest ``log(s)``), ``log(s) - z_y`` is as good: two
-      non-negative terms, or a difference far larger than the rounding of ``log(s)``;
-    - the label's gradient ``e_y / s - 1`` is ``-t / s``, which keeps every digit of a
-      confident, correct prediction, where the subtraction would cancel them all.
+    - the loss is ``log1p(u / e_k) - (z_y - z_k)``, two non-negative terms;
+    - the gradient is ``e_j / s`` with ``s = e_k + u``, except at the label: ``-u / s`` when it
+      is the argmax (``p_k - 1`` would cancel every digit of a confident, correct prediction),
+      else ``e_y / s - 1`` (``p_y <= 1/2``: harmless).
 
-    So no ``argmax`` is needed. The rows are processed in blocks that fit in the L2 cache
-    (``BLOCK_BYTES``), three passes each (``_exp_block``), and the exponentials are written
-    straight into the gradient, the one allocation the size of ``z``; everything else is a few
-    float64 numbers per row, computed for the whole batch at the end. On a large batch the
-    blocks are shared among ``threads()`` threads: numpy releases the GIL inside each pass, and
-    a row's result does not depend on which thread computes it.
+    ``e_k``, ``e_y`` and everything else per row are computed in float64 from ``z``: the largest
+    term of ``s`` is then exact to the last bit, not off by ``exp``'s own error (up to 2.5 ulp
+    in numpy's float32 ``exp``), which every probability of the row would inherit.
+
+    The rows are processed in blocks that fit in the L2 cache (``BLOCK_BYTES``), four passes
+    each (``_exp_block``), and the exponentials are written straight into the gradient, the one
+    allocation the size of ``z``; everything else is a few numbers per row, computed for the
+    whole batch at the end. On a large batch the blocks are shared among ``threads()`` threads:
+    numpy releases the GIL inside each pass, and no row's result depends on which thread
+    computes it.
     """
     one_row = z.ndim == 1
     z2, labels2 = (z[None, :], labels[None]) if one_row else (z, labels)
     z2 = np.ascontiguousarray(z2)  # the blocks are read through flat indices
     n, c = z2.shape
-    # Flat positions of the labels: 1-D take/put are ~3x faster than z[rows, labels].
-    # (intp: uint64 labels + an int64 range would give float indices.)
-    at_y = np.arange(0, n * c, c) + labels2.astype(np.intp, copy=False)
-    e_y, t = np.empty(n), np.empty(n)
+    k, u = np.empty(n, dtype=np.intp), np.empty(n)
     # The exponentials go into the gradient; without one, into a block-sized scratch array.
     grad = np.empty_like(z2) if want_grad else None
     workers = threads() if z2.size >= PARALLEL_MIN_SIZE else 1
@@ -245,22 +253,33 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
         scratch = None if want_grad else np.empty((min(rows, n), c), dtype=z.dtype)
         for start in starts:
             block = slice(start, start + rows)
-            out = grad[block] if want_grad else scratch[: len(at_y[block])]
+            out = grad[block] if want_grad else scratch[: len(k[block])]
             scale = grad_scale if want_grad else None
-            _exp_block(z2[block], at_y[block] - start * c, out, e_y[block], t[block], scale)
+            _exp_block(z2[block], out, k[block], u[block], scale)
 
-    _share(run, range(0, n, rows), workers)
-    with np.errstate(all="ignore"):  # unsafe rows may be inf or NaN: recomputed below
-        s = e_y + t
-        safe = (s >= 1) & (s / grad_scale <= np.finfo(z.dtype).max)  # False for inf and NaN
-        if want_grad:
-            grad.reshape(-1)[at_y] = -grad_scale * (t / s)
+    info = np.finfo(z.dtype)
+    with np.errstate(all="ignore"):  # unsafe rows may overflow or be NaN: recomputed below
+        _share(run, range(0, n, rows), workers)
+        # Flat positions of each row's argmax and label: 1-D take/put are ~3x faster than
+        # z[rows, k]. (intp: uint64 labels + an int64 range would give float indices.)
+        row_start = np.arange(0, n * c, c)
+        at_k = row_start + k
+        at_y = row_start + labels2.astype(np.intp, copy=False)
+        flat_z = z2.reshape(-1)
+        z_k = flat_z.take(at_k).astype(np.float64)
+        e_k = np.exp(z_k)
+        s = e_k + u
+        safe = (s >= 1) & (s <= info.max * grad_scale)  # False for inf and NaN
+        z_y = flat_z.take(at_y).astype(np.float64)
         loss = None
         if want_loss:
-            ratio = t / e_y
-            exact_ratio = (e_y >= np.finfo(z.dtype).tiny) & (ratio <= np.finfo(np.float64).max)
-            z_y = z2.reshape(-1).take(at_y).astype(np.float64)
-            loss = np.where(exact_ratio, np.log1p(ratio), np.log(s) - z_y).astype(z.dtype)
+            loss = (np.log1p(u / e_k) - (z_y - z_k)).astype(z.dtype)
+        if want_grad:
+            flat_grad = grad.reshape(-1)
+            flat_grad[at_k] = grad_scale * (e_k / s)
+            # The label's p_y - 1: at the argmax it is -t / (1 + t) = -u / s, which keeps its
+            # digits; elsewhere p_y <= 1/2 and the subtraction is harmless.
+            flat_grad[at_y] = grad_scale * np.where(at_y == at_k, -u / s, np.exp(z_y) / s - 1)
     if not safe.all():
         unsafe = np.flatnonzero(~safe)
         loss_u, grad_u = ce_shifted(z2[unsafe], labels2[unsafe].astype(np.intp), None, grad_scale)
@@ -274,21 +293,25 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
     return loss, grad
 
 
-def _exp_block(z, at_y, out, e_y, t, grad_scale):
-    """One block of ``ce_hard_labels``: ``out = exp(z)``, ``e_y``, ``t``; then, when a gradient
+def _exp_block(z, out, k, u, grad_scale):
+    """One block of ``ce_hard_labels``: fills ``k`` (row argmax) and ``u`` (the sum of the
+    exponentials without the argmax's) in place, with ``out = exp(z)``; then, when a gradient
     is wanted, ``out /= s / grad_scale`` (``e_j / s`` times ``grad_scale``, one rounding each).
 
-    ``at_y`` holds the flat positions of the labels in the block; ``e_y`` and ``t`` are filled
-    in place. Three passes over the block (``exp``, the row sums, the division), all in cache.
+    Four passes over the block (``argmax``, ``exp``, the row sums, the division), all in
+    cache; the caller fixes the argmax's and the label's entries. Runs under the caller's
+    ``np.errstate``: overflow and NaN are caught by its check.
     """
+    n, c = z.shape
+    np.argmax(z, axis=1, out=k)
+    at_k = np.arange(0, n * c, c) + k
     flat = out.reshape(-1)
-    with np.errstate(all="ignore"):  # overflow and NaN are caught by the caller's check
-        np.exp(z, out=out)
-        e_y[:] = flat.take(at_y)
-        flat[at_y] = 0
-        row_sums(out, out=t)
-        if grad_scale is not None:
-            out /= ((e_y + t) / grad_scale).astype(out.dtype)[:, None]
+    np.exp(z, out=out)
+    flat[at_k] = 0
+    row_sums(out, out=u)
+    if grad_scale is not None:
+        s = np.exp(z.reshape(-1).take(at_k).astype(np.float64)) + u
+        out /= (s / grad_scale).astype(out.dtype)[:, None]
 
 
 def row_sums(e, out=None):

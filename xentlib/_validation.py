@@ -44,7 +44,8 @@ def as_labels(labels, num_classes, func, name="target"):
             f"got dtype {arr.dtype} with value {show(arr)}"
         )
     if arr.size:
-        low, high = arr.min(), arr.max()
+        flat = arr.reshape(-1)
+        low, high = np.minimum.reduce(flat), np.maximum.reduce(flat)
         if low < 0 or high >= num_classes:
             bad = low if low < 0 else high
             raise ValueError(

@@ -81,9 +81,10 @@ def _reduce(losses, reduction):
     """Apply ``reduction`` to per-sample ``losses`` (a mean over N = 0 was refused earlier)."""
     if reduction == "none":
         return losses[()]
+    total = np.add.reduce(losses, axis=None)  # what .sum() and .mean() do, without their wrappers
     if reduction == "sum":
-        return losses.sum()[()]
-    return losses.mean()[()]
+        return total[()]
+    return (total / losses.size)[()]  # .mean()'s rounding: the sum divided once, in its dtype
 
 
 def _grad_scale(z, reduction):
