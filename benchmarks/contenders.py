@@ -14,11 +14,14 @@ JAX and scipy implement (subtract the row maximum, then ``log(sum(exp))``). PyTo
 optional: ``available()`` lists what is installed.
 """
 
+import os
+
 import numpy as np
 import scipy
 import scipy.special as sp
 
 import xentlib
+from xentlib import _core
 
 
 def _onehot_minus(p, labels):
@@ -196,6 +199,26 @@ def _one_thread(torch, impl):
     return {name: wrapped(func) for name, func in impl.items()}
 
 
+def _xentlib_one_thread(impl):
+    """xentlib with ``XENTLIB_NUM_THREADS=1``: what its threads add, shown beside it."""
+
+    def wrapped(func):
+        def call(*args):
+            saved = os.environ.get("XENTLIB_NUM_THREADS")
+            os.environ["XENTLIB_NUM_THREADS"] = "1"
+            try:
+                return func(*args)
+            finally:
+                if saved is None:
+                    del os.environ["XENTLIB_NUM_THREADS"]
+                else:
+                    os.environ["XENTLIB_NUM_THREADS"] = saved
+
+        return call
+
+    return {name: wrapped(func) for name, func in impl.items()}
+
+
 def _jax(jax):
     jax.config.update("jax_enable_x64", True)  # otherwise float64 inputs are computed in float32
     import jax.numpy as jnp
@@ -231,6 +254,7 @@ def available():
     """``{name: implementation}`` for xentlib, the numpy forms, scipy and what else is installed."""
     impls = {
         "xentlib": _xentlib(),
+        "xentlib, 1 thread": _xentlib_one_thread(_xentlib()),
         "naive numpy": _naive(),
         "max-shift numpy": _max_shift(),
         "scipy": _scipy(),
@@ -256,7 +280,7 @@ def versions():
     parts = [
         f"numpy {np.__version__}",
         f"scipy {scipy.__version__}",
-        f"xentlib {xentlib.__version__}",
+        f"xentlib {xentlib.__version__} ({_core.threads()} threads)",
     ]
     try:
         import torch

@@ -7,9 +7,9 @@ Accuracy and speed work belongs here, and only here. Two routes, one algebra:
   sum the *other* terms. It is exact to a few ulp for every finite input (chapter "The last
   digit").
 - ``ce_hard_labels`` is the fast route for the training step, cross-entropy of a batch of logits
-  against integer labels: blocks of rows that fit in cache, no full-size temporaries, and no
-  shift at all for rows where it is provably unnecessary. Rows it cannot prove safe go through
-  ``shifted``.
+  against integer labels: no shift at all for rows where it is provably unnecessary, blocks of
+  rows that fit in cache, no full-size temporaries, and the blocks shared among threads. Rows it
+  cannot prove safe go through ``shifted``.
 """
 
 import os
@@ -48,25 +48,33 @@ def threads():
         return os.cpu_count() or 1
 
 
-_pool = None
+_pool, _pool_size = None, 0
 _pool_lock = threading.Lock()
 
 
-def _share(run, starts, workers):
-    """``run(part)`` for ``workers`` contiguous parts of ``starts``, one in this thread.
+def _forget_pool():
+    """After ``fork`` the child has none of the parent's threads: start a new pool there."""
+    global _pool, _pool_size
+    _pool, _pool_size = None, 0
 
-    The other threads run under this thread's numpy error state (``np.errstate`` is per thread).
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _share(run, starts, workers):
+    """``run(part)`` for at most ``workers`` contiguous parts of ``starts``, one in this thread.
+
+    The other parts go to a pool of ``workers - 1`` threads, kept between calls (starting a
+    thread costs ~50 µs). They run under this thread's numpy error state (``np.errstate`` is
+    per thread).
     """
     starts = list(starts)
     workers = min(workers, len(starts))
     if workers <= 1:
         run(starts)
         return
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool._max_workers < workers - 1:
-            _pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="xentlib")
-        pool = _pool
+    global _pool, _pool_size
     size = -(-len(starts) // workers)
     parts = [starts[i : i + size] for i in range(0, len(starts), size)]
     state = np.geterr()
@@ -75,7 +83,12 @@ def _share(run, starts, workers):
         with np.errstate(**state):
             run(part)
 
-    futures = [pool.submit(run_with_state, part) for part in parts[1:]]
+    with _pool_lock:  # submitted under the lock: no other call can replace the pool meanwhile
+        if _pool_size < workers - 1:
+            if _pool is not None:
+                _pool.shutdown(wait=False)  # its queued work still runs
+            _pool, _pool_size = ThreadPoolExecutor(workers - 1, "xentlib"), workers - 1
+        futures = [_pool.submit(run_with_state, part) for part in parts[1:]]
     run(parts[0])
     for future in futures:
         future.result()
@@ -133,7 +146,9 @@ def shifted(z, axis):
     w = z.astype(working_dtype(z.dtype), copy=False)
     k = np.argmax(w, axis=axis, keepdims=True)
     m = np.take_along_axis(w, k, axis=axis)
-    with np.errstate(invalid="ignore", over="ignore"):
+    # Overflow, NaN and underflow here are the answer (a +-inf logit, a NaN row, a probability
+    # below the smallest float), not an accident: never the caller's np.errstate's business.
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
         shift = np.where(m == -np.inf, 0, m)
         if w.dtype == z.dtype:  # float64 in: keep the rounding error of z - m
             d, lo = _difference_and_error(w, shift)
@@ -180,6 +195,11 @@ def ce_parts(z, labels, probs, want_loss, want_grad, grad_scale=1.0):
 
 def ce_shifted(z, labels, probs, grad_scale=1.0):
     """``(loss, grad)`` of ``ce_parts`` by the general route, from ``shifted``."""
+    with np.errstate(under="ignore"):  # a probability below the smallest float is one
+        return _ce_shifted(z, labels, probs, grad_scale)
+
+
+def _ce_shifted(z, labels, probs, grad_scale):
     m, d, e, t = shifted(z, -1)
     log1p_t = np.log1p(t)
     if labels is not None:
@@ -269,7 +289,9 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
         z_k = flat_z.take(at_k).astype(np.float64)
         e_k = np.exp(z_k)
         s = e_k + u
-        safe = (s >= 1) & (s <= info.max * grad_scale)  # False for inf and NaN
+        safe = (s >= 1) & (s <= info.max)  # False for inf and NaN
+        if want_grad:  # and e_j / (s / grad_scale) needs s / grad_scale to be a finite float
+            safe_grad = safe & (s <= info.max * grad_scale)
         z_y = flat_z.take(at_y).astype(np.float64)
         loss = None
         if want_loss:
@@ -280,11 +302,14 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
             # The label's p_y - 1: at the argmax it is -t / (1 + t) = -u / s, which keeps its
             # digits; elsewhere p_y <= 1/2 and the subtraction is harmless.
             flat_grad[at_y] = grad_scale * np.where(at_y == at_k, -u / s, np.exp(z_y) / s - 1)
-    if not safe.all():
-        unsafe = np.flatnonzero(~safe)
+    redo = ~safe_grad if want_grad else ~safe
+    if redo.any():
+        # Recomputed by the general route. The loss of a row that is safe but for grad_scale
+        # keeps its fast-route value, so that cross_entropy and cross_entropy_with_grad agree.
+        unsafe = np.flatnonzero(redo)
         loss_u, grad_u = ce_shifted(z2[unsafe], labels2[unsafe].astype(np.intp), None, grad_scale)
         if want_loss:
-            loss[unsafe] = loss_u
+            loss[unsafe] = np.where(safe[unsafe], loss[unsafe], loss_u)
         if want_grad:
             grad[unsafe] = grad_u
     if one_row:

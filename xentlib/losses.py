@@ -335,9 +335,9 @@ def binary_cross_entropy_with_logits(z, y, reduction="mean"):
     # A zero coefficient contributes exactly 0, even at z = +-inf (the limit), where the product
     # would be 0 * inf = NaN.
     weight = np.where(z >= 0, 1 - y, -y)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", under="ignore"):  # 0 * inf; e^-|z| below the smallest float
         linear = np.where(weight == 0, 0, weight * z)
-    return _reduce(np.asarray(linear + np.log1p(np.exp(-np.abs(z)))), reduction)
+        return _reduce(np.asarray(linear + np.log1p(np.exp(-np.abs(z)))), reduction)
 
 
 def binary_cross_entropy_grad(z, y, reduction="mean"):

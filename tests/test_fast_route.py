@@ -1,0 +1,272 @@
+"""The fast route of cross-entropy with integer labels (``_core.ce_hard_labels``), threaded.
+
+What is checked, each a property the fast route must have whatever the machine:
+
+- no result depends on how many threads share the blocks (bit for bit, every reduction);
+- it agrees with the general route ``ce_shifted`` to 8 eps, and the loss-only path (its scratch
+  block per thread) gives the same bits as the loss of ``cross_entropy_with_grad``;
+- the edges of its window ``1 <= s <= finfo.max * grad_scale``: rows on each side take the
+  route they should, and match mpmath (50 digits) to a few ulp; a confident row keeps the
+  digits of its label's ``p - 1``;
+- ``XENTLIB_NUM_THREADS``: a bad setting is refused by name, none means every usable CPU;
+- the caller's ``np.errstate(all='raise')`` sees no overflow of the fast route's ``exp(z)``,
+  and no underflow of any function, whichever route computes it.
+
+Every batch is threaded: ``PARALLEL_MIN_SIZE`` is lowered and ``BLOCK_BYTES`` shrunk to a few
+rows, so an odd number of rows makes unequal parts with rows of every kind in each.
+"""
+
+import math
+import os
+
+import mpmath
+import numpy as np
+import pytest
+
+import xentlib
+from xentlib import _core
+
+DTYPES = [np.float32, np.float64]
+REDUCTIONS = ["none", "sum", "mean"]
+mpmath.mp.dps = 50
+
+
+@pytest.fixture
+def threaded(monkeypatch):
+    """Every batch shared among 3 threads, in blocks of a few rows; returns ``monkeypatch``."""
+    monkeypatch.setattr(_core, "PARALLEL_MIN_SIZE", 1)
+    monkeypatch.setattr(_core, "BLOCK_BYTES", 256)
+    monkeypatch.setenv("XENTLIB_NUM_THREADS", "3")
+    return monkeypatch
+
+
+def _batch(dtype, n=51, c=16):
+    """Ordinary rows, and every 6th row one the fast route cannot take (NaN, all logits near
+    -1e4, +inf, a logit beyond exp's overflow), so that every thread's part holds some."""
+    rng = np.random.default_rng(0)
+    z = (rng.standard_normal((n, c)) * 8).astype(dtype)
+    z[5, 3] = -np.inf  # a masked class: exp gives 0, the row stays on the fast route
+    labels = rng.integers(0, c, n)
+    labels[::4] = z[::4].argmax(axis=1)  # label at the argmax: the -u/s entry
+    overflow = np.log(np.finfo(dtype).max) + 1
+    for kind, row in enumerate(range(2, n, 6)):
+        if kind % 4 == 1:
+            z[row] -= 1e4
+        else:
+            z[row, rng.integers(c)] = {0: np.nan, 2: np.inf, 3: overflow}[kind % 4]
+    return z, labels
+
+
+def _exact(row, label):
+    """Exact ``(loss, grad)`` of one row: ``logsumexp(z) - z_y`` and ``softmax(z) - onehot(y)``."""
+    e = [mpmath.exp(mpmath.mpf(float(x))) for x in row]
+    s = mpmath.fsum(e)
+    grad = [x / s - (j == label) for j, x in enumerate(e)]
+    return mpmath.log(s) - mpmath.mpf(float(row[label])), grad
+
+
+def _ulps(computed, exact, dtype):
+    """``|computed - exact|`` in units of the gap between ``dtype``'s floats around ``exact``."""
+    info = np.finfo(dtype)
+    _, exponent = math.frexp(float(exact))  # |exact| = f * 2**exponent, 1/2 <= f < 1
+    gap = mpmath.ldexp(1, max(exponent - 1, info.minexp) - info.nmant)
+    return float(abs(mpmath.mpf(float(computed)) - exact) / gap)
+
+
+def _worst(computed, exact, dtype):
+    """The largest ``_ulps`` over matching entries."""
+    return max(_ulps(c, e, dtype) for c, e in zip(computed, exact, strict=True))
+
+
+def _bits(a):
+    return np.asarray(a).dtype, np.asarray(a).shape, np.asarray(a).tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_no_result_depends_on_the_thread_count(threaded, dtype):
+    # Each row is computed the same way in whichever part it falls: 1, 2, 3 or 7 threads give the
+    # same bits. Fails if `_share` loses blocks (drops the last part, or cuts the blocks into
+    # `workers` parts of floor size), or if a worker runs without the ignoring errstate (a
+    # RuntimeWarning, an error under -W error).
+    z, labels = _batch(dtype)
+    calls, share = [], _core._share
+
+    def spy(run, starts, workers):
+        calls.append((workers, len(starts)))
+        share(run, starts, workers)
+
+    threaded.setattr(_core, "_share", spy)
+    results = {}
+    for count in ["1", "2", "3", "7"]:
+        threaded.setenv("XENTLIB_NUM_THREADS", count)
+        for reduction in REDUCTIONS:
+            loss, grad = xentlib.cross_entropy_with_grad(z, labels, reduction)
+            results[count, reduction] = _bits(loss), _bits(grad)
+        assert all(w == int(count) and blocks >= 7 for w, blocks in calls[-3:])  # really shared
+    for (count, reduction), result in results.items():
+        assert result == results["1", reduction], (count, reduction)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("count", ["3", "7"])
+def test_threaded_fast_route_agrees_with_the_general_route(threaded, dtype, count):
+    # The fast route is the general route's algebra, computed another way: the same loss and
+    # gradient (scaled by 1/N, as for a mean) to 8 eps, NaN where it gives NaN. Fails if a part is
+    # lost, a row's k or u is written by the wrong block, or an unsafe row is not recomputed.
+    threaded.setenv("XENTLIB_NUM_THREADS", count)
+    z, labels = _batch(dtype)
+    loss, grad = _core.ce_hard_labels(z, labels, True, True, 1 / len(z))
+    loss_ref, grad_ref = _core.ce_shifted(z, labels, None, 1 / len(z))
+    rtol, tiny = 8 * np.finfo(dtype).eps, np.finfo(dtype).tiny
+    np.testing.assert_allclose(loss, loss_ref, rtol=rtol, atol=0)
+    np.testing.assert_allclose(grad, grad_ref, rtol=rtol, atol=tiny)
+    assert loss.dtype == grad.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("count", ["3", "7"])
+def test_loss_alone_equals_the_loss_with_the_gradient(threaded, dtype, reduction, count):
+    # `cross_entropy` writes the exponentials into a scratch block per thread instead of the
+    # gradient: the same bits. Fails if the scratch block is not cut to a short last block, or if
+    # the loss-only path skips the recomputation of unsafe rows. (No row here has its s between
+    # finfo.max / N and finfo.max: for 'mean' such a row takes the fast route for the loss alone
+    # but the general route with the gradient, and the two losses may differ in the last bit.)
+    threaded.setenv("XENTLIB_NUM_THREADS", count)
+    z, labels = _batch(dtype)
+    loss = xentlib.cross_entropy(z, labels, reduction)
+    assert _bits(loss) == _bits(xentlib.cross_entropy_with_grad(z, labels, reduction)[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_window_edges_take_their_route_and_stay_exact(threaded, dtype):
+    # Equal logits x have softmax 1/C and loss log C, and s = C e^x. With a maximum below 0 a row
+    # is still on the fast route if s >= 1 (all -2, or x just above -log C); just below, and
+    # for tiny s with subnormal exponentials, it goes the general route. Either way within 4 ulp.
+    # Fails if the window is tested on the maximum (m >= 0) or admits s < 1 (exp(-745) is one
+    # subnormal ulp: its probability e^-45 would be all error, and in float32 s = 0).
+    c = 1000
+    x = dtype(-math.log(c))
+    above, below = x, x
+    for _ in range(8):
+        above, below = np.nextafter(above, dtype(0)), np.nextafter(below, dtype(-np.inf))
+    assert c * mpmath.exp(float(above)) > 1 > c * mpmath.exp(float(below))  # the test's premise
+    tiny_s = np.full(c, -745.0)
+    tiny_s[0] = -700.0
+    fast = np.array([np.full(c, -2.0), np.full(c, -2.0), np.full(c, above)], dtype=dtype)
+    general = np.array([np.full(c, below), tiny_s], dtype=dtype)
+    z = np.vstack([fast, general])
+    labels = np.array([0, 7, 3, 0, 5])
+    seen = []
+    shifted = _core.ce_shifted
+    threaded.setattr(_core, "ce_shifted", lambda z, *a: seen.append(z.copy()) or shifted(z, *a))
+    loss, grad = xentlib.cross_entropy_with_grad(z, labels, reduction="none")
+    assert len(seen) == 1 and _bits(seen[0]) == _bits(general)  # the general route's rows
+    for row, label, loss_row, grad_row in zip(z, labels, loss, grad, strict=True):
+        exact_loss, exact_grad = _exact(row, label)
+        assert _ulps(loss_row, exact_loss, dtype) <= 4, (row[0], label)
+        assert _worst(grad_row, exact_grad, dtype) <= 4, (row[0], label)
+
+
+def test_a_confident_correct_row_keeps_the_digits_of_p_minus_1(threaded):
+    # z = [0, -40, ..., -40], label 0 (the argmax): p_0 - 1 = -t / (1 + t), t = (C - 1) e^-40
+    # ~ 4e-17, below 1's half-ulp: computed as e_y / s - 1 it would be 0 (1 + t rounds to 1).
+    # Within 2 ulp in every thread's part, as are the loss log1p(t) and the other p_j.
+    c = 10
+    z = np.full((51, c), -40.0)
+    z[:, 0] = 0.0
+    loss, grad = xentlib.cross_entropy_with_grad(z, np.zeros(51, dtype=int), reduction="none")
+    t = (c - 1) * mpmath.exp(-40)
+    assert np.all(grad[:, 0] < 0)
+    assert _worst(grad[:, 0], [-t / (1 + t)] * 51, np.float64) <= 2
+    assert _worst(grad[:, 1:].flat, [mpmath.exp(-40) / (1 + t)] * 51 * (c - 1), np.float64) <= 2
+    assert _worst(loss, [mpmath.log1p(t)] * 51, np.float64) <= 2
+
+
+@pytest.mark.parametrize("setting", ["0", "-2", "two", "1.5"])
+@pytest.mark.parametrize("func", [xentlib.cross_entropy, xentlib.cross_entropy_with_grad])
+def test_a_bad_thread_count_is_refused_by_name(threaded, setting, func):
+    # A typo must not silently mean one thread or every CPU, and the message shows the setting
+    # quoted (a blank or '0' stays visible). Fails if a count below 1 is let through (-2 would run
+    # on one thread, 0 divide by zero), if 'two' falls back on the default, or the value is hidden.
+    threaded.setenv("XENTLIB_NUM_THREADS", setting)
+    z, labels = _batch(np.float64)
+    with pytest.raises(ValueError, match="XENTLIB_NUM_THREADS") as raised:
+        func(z, labels)
+    assert repr(setting) in str(raised.value)
+
+
+@pytest.mark.parametrize("setting", [None, "", "  "])
+def test_no_thread_count_means_every_usable_cpu(monkeypatch, setting):
+    # Unset or blank: the CPUs this process may run on (its affinity, not the machine's count).
+    # Fails if a blank setting is refused, or if the default ignores the affinity mask.
+    if setting is None:
+        monkeypatch.delenv("XENTLIB_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("XENTLIB_NUM_THREADS", setting)
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    assert _core.threads() == (os.cpu_count() if usable is None else len(usable))
+    if usable is not None and len(usable) > 1:  # one CPU allowed, on a machine with more
+        os.sched_setaffinity(0, {min(usable)})
+        try:
+            assert _core.threads() == 1
+        finally:
+            os.sched_setaffinity(0, usable)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fast_route_overflow_raises_nothing_under_errstate_raise(threaded, dtype):
+    # Rows [b, b - 1/2, ..., b - 7.5] with b beyond exp's overflow, in several threads' parts, and
+    # ordinary rows with logits at -800 (exp underflows): the fast route computes under its own
+    # errstate in every thread, the general route recomputes the overflowing rows. Fails if the
+    # fast route's exp runs under the caller's state, or if a worker thread does not get the
+    # ignoring state (numpy's error state is per thread): FloatingPointError or RuntimeWarning.
+    z, labels = _batch(dtype)
+    staircase = (np.log(np.finfo(dtype).max) + 1 - np.arange(16) / 2).astype(dtype)
+    big = (np.arange(len(z)) % 8 == 1) | (z == staircase[0]).any(axis=1)  # and _batch's
+    z[4::8] = -800.0
+    z[4::8, 0] = 2.0  # s > 1: these rows stay on the fast route, where exp(-800) underflows
+    z[big] = staircase
+    threaded.setenv("XENTLIB_NUM_THREADS", "1")
+    loss_1, grad_1 = xentlib.cross_entropy_with_grad(z, labels, reduction="none")
+    threaded.setenv("XENTLIB_NUM_THREADS", "3")
+    with np.errstate(all="raise"):
+        loss, grad = xentlib.cross_entropy_with_grad(z, labels, reduction="none")
+    assert _bits(loss) == _bits(loss_1) and _bits(grad) == _bits(grad_1)
+    exact_loss, exact_grad = _exact(z[1], labels[1])
+    assert _ulps(loss[1], exact_loss, dtype) <= 4
+    assert _worst(grad[1], exact_grad, dtype) <= 4
+
+
+UNDERFLOWING_CALLS = {
+    "softmax": lambda x: x.softmax(np.array([0.0, -800.0])),
+    "log_softmax": lambda x: x.log_softmax(np.array([0.0, -800.0])),
+    "logsumexp": lambda x: x.logsumexp(np.array([0.0, -800.0])),
+    "softmax_jacobian": lambda x: x.softmax_jacobian(np.array([0.0, -800.0])),
+    "cross_entropy, general route": lambda x: x.cross_entropy(np.array([[-1.0, -800.0]]), [0]),
+    "cross_entropy_with_grad, overflowing row": lambda x: x.cross_entropy_with_grad(
+        np.array([[1000.0, 0.0], [0.0, 0.0]]), [0, 1]
+    ),
+    "cross_entropy_grad, probabilities": lambda x: x.cross_entropy_grad(
+        np.array([[0.0, -800.0]]), np.array([[1.0, 0.0]])
+    ),
+    "sigmoid": lambda x: x.sigmoid(np.array([-800.0, 800.0])),
+    "sigmoid_grad": lambda x: x.sigmoid_grad(np.array([-800.0, 800.0])),
+    "binary_cross_entropy_with_logits": lambda x: x.binary_cross_entropy_with_logits(
+        np.array([-800.0, 800.0]), np.array([0.0, 1.0])
+    ),
+}
+
+
+@pytest.mark.parametrize("call", UNDERFLOWING_CALLS.values(), ids=UNDERFLOWING_CALLS.keys())
+def test_underflow_inside_xentlib_raises_nothing_under_errstate_raise(call):
+    # e^-800 is below the smallest float64: 0 (or a subnormal) is the correct answer, so the
+    # caller's np.errstate(all='raise') must not turn it into a FloatingPointError, whichever
+    # route computes it, and the result must be what the default error state gives. Fails if any
+    # of these functions runs an underflowing operation under the caller's error state (the
+    # general route once did: `shifted` ignored only overflow and NaN).
+    expected = call(xentlib)
+    with np.errstate(all="raise"):
+        got = call(xentlib)
+    expected, got = (r if isinstance(r, tuple) else (r,) for r in (expected, got))
+    assert [_bits(a) for a in got] == [_bits(a) for a in expected]
