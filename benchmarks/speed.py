@@ -3,16 +3,19 @@
 Fair-benchmarking rules (the machine is shared and noisy):
 
 - the contenders run interleaved, in a rotating order, on the same arrays, in the same process;
-- each timing is the per-call time of a batch of calls long enough for the clock (~2 ms or more);
+- each timing is the per-call time of a batch of back-to-back calls lasting 20 ms or more, as in
+  a training loop;
 - the table shows the median with the min-max range, and ratios to xentlib from the same run;
 - "fresh copy" is ``z.copy()``: reading the logits and writing one new array of their size, the
   least work any function that returns the gradient must do (the memory floor);
-- PyTorch gets its best settings: its default threads and ``THP_MEM_ALLOC_ENABLE=1`` (transparent
-  huge pages for its allocator, set by ``run.py`` before torch is imported); JAX is jit-compiled;
+- PyTorch runs with its defaults (its threads: one per core; see ``run.py`` on
+  ``THP_MEM_ALLOC_ENABLE``), and again on one thread; JAX is jit-compiled; xentlib runs with
+  its defaults (one thread per core) and again on one thread;
 - each contender's timing starts on a quiet machine: after every call PyTorch's OpenMP threads
   keep spinning on the other cores for ~10 ms (measured: ~10 ms of CPU time burnt during a
   sleep after one call), which would slow whatever is timed next, so each timing is preceded
-  by ``SETTLE_SECONDS`` of sleep.
+  by ``SETTLE_SECONDS`` of sleep, then one untimed call (which wakes the contender's own threads
+  and brings its data into cache).
 """
 
 import time
@@ -37,7 +40,7 @@ def _per_call(func, z, labels, min_seconds):
         calls *= max(2, int(min_seconds / max(elapsed, 1e-7)) + 1)
 
 
-def measure(impls, shape, dtype, rounds=15, min_seconds=0.002, seed=0):
+def measure(impls, shape, dtype, rounds=15, min_seconds=0.02, seed=0):
     """``{name: array of per-call seconds}`` for every contender and the fresh-copy floor."""
     rng = np.random.default_rng(seed)
     z = (rng.standard_normal(shape) * 3).astype(dtype)
@@ -51,6 +54,7 @@ def measure(impls, shape, dtype, rounds=15, min_seconds=0.002, seed=0):
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             time.sleep(SETTLE_SECONDS)  # let the previous contender's threads go idle
+            funcs[name](z, labels)  # then wake this one's threads: timed is the steady state
             times[name].append(_per_call(funcs[name], z, labels, min_seconds))
     return {name: np.array(t) for name, t in times.items()}
 

@@ -63,35 +63,46 @@ if hasattr(os, "register_at_fork"):
 
 
 def _share(run, starts, workers):
-    """``run(part)`` for at most ``workers`` contiguous parts of ``starts``, one in this thread.
+    """``run(starts)`` in this thread and ``workers - 1`` others, all drawing on one iterator.
 
-    The other parts go to a pool of ``workers - 1`` threads, kept between calls (starting a
-    thread costs ~50 µs). They run under this thread's numpy error state (``np.errstate`` is
-    per thread).
+    Each thread takes the next block start as soon as it is free, so a thread that is slow to
+    wake (an idle virtual CPU can take a millisecond) leaves its share to the others instead of
+    making them wait; a thread that never got to start is cancelled. The threads come from a
+    pool kept between calls (starting a thread costs ~50 µs) and run under this thread's numpy
+    error state (``np.errstate`` is per thread).
     """
     starts = list(starts)
     workers = min(workers, len(starts))
     if workers <= 1:
         run(starts)
         return
-    global _pool, _pool_size
-    size = -(-len(starts) // workers)
-    parts = [starts[i : i + size] for i in range(0, len(starts), size)]
+    queue, lock = iter(starts), threading.Lock()
+
+    def claimed():  # this thread's next starts: each start goes to exactly one thread
+        while True:
+            with lock:
+                start = next(queue, None)
+            if start is None:
+                return
+            yield start
+
     state = np.geterr()
 
-    def run_with_state(part):
+    def run_with_state():
         with np.errstate(**state):
-            run(part)
+            run(claimed())
 
+    global _pool, _pool_size
     with _pool_lock:  # submitted under the lock: no other call can replace the pool meanwhile
         if _pool_size < workers - 1:
             if _pool is not None:
                 _pool.shutdown(wait=False)  # its queued work still runs
             _pool, _pool_size = ThreadPoolExecutor(workers - 1, "xentlib"), workers - 1
-        futures = [_pool.submit(run_with_state, part) for part in parts[1:]]
-    run(parts[0])
+        futures = [_pool.submit(run_with_state) for _ in range(workers - 1)]
+    run(claimed())
     for future in futures:
-        future.result()
+        if not future.cancel():
+            future.result()
 
 
 def working_dtype(dtype):
