@@ -140,7 +140,7 @@ def test_fast_route_agrees_with_the_general_route(monkeypatch, dtype, label_dtyp
     # input, and every integer label type: the blocked fast route must match `shifted`'s algebra.
     from xentlib import _core
 
-    monkeypatch.setattr(_core, "BLOCK_BYTES", 256)
+    monkeypatch.setattr(_core, "BLOCK_SIZE", 64)
     rng = np.random.default_rng(3)
     z = (rng.standard_normal((7, 50)) * 20).T.astype(dtype)  # shape (50, 7), not C-contiguous
     z[::5] -= 100.0  # maxima below 0: the shifted route

@@ -12,7 +12,7 @@ What is checked, each a property the fast route must have whatever the machine:
 - the caller's ``np.errstate(all='raise')`` sees no overflow of the fast route's ``exp(z)``,
   and no underflow of any function, whichever route computes it.
 
-Every batch is threaded: ``PARALLEL_MIN_SIZE`` is lowered and ``BLOCK_BYTES`` shrunk to a few
+Every batch is threaded: ``PARALLEL_MIN_SIZE`` is lowered and ``BLOCK_SIZE`` shrunk to a few
 rows, so an odd number of rows makes unequal parts with rows of every kind in each.
 """
 
@@ -35,7 +35,7 @@ mpmath.mp.dps = 50
 def threaded(monkeypatch):
     """Every batch shared among 3 threads, in blocks of a few rows; returns ``monkeypatch``."""
     monkeypatch.setattr(_core, "PARALLEL_MIN_SIZE", 1)
-    monkeypatch.setattr(_core, "BLOCK_BYTES", 256)
+    monkeypatch.setattr(_core, "BLOCK_SIZE", 64)
     monkeypatch.setenv("XENTLIB_NUM_THREADS", "3")
     return monkeypatch
 

@@ -18,9 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-# Rows of a block of the fast route: about this many bytes of logits. The block and its gradient
-# fill the L2 cache (2 MiB per core on the benchmark machine); 256 KiB to 2 MiB were measured.
-BLOCK_BYTES = 1 << 20
+# Rows of a block of the fast route: about this many logits. A float32 block and its gradient
+# fill the L2 cache (2 MiB per core on the benchmark machine); blocks of 1/4 to 4 times this
+# size were measured, in float32 and float64: smaller ones pay more per-block overhead (a dozen
+# numpy calls), larger ones spill out of the cache.
+BLOCK_SIZE = 1 << 18
 
 # Batches of at least this many logits are shared among threads; below it, starting a thread
 # costs more than it saves.
@@ -263,7 +265,7 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
     term of ``s`` is then exact to the last bit, not off by ``exp``'s own error (up to 2.5 ulp
     in numpy's float32 ``exp``), which every probability of the row would inherit.
 
-    The rows are processed in blocks that fit in the L2 cache (``BLOCK_BYTES``), four passes
+    The rows are processed in blocks that fit in the L2 cache (``BLOCK_SIZE``), four passes
     each (``_exp_block``), and the exponentials are written straight into the gradient, the one
     allocation the size of ``z``; everything else is a few numbers per row, computed for the
     whole batch at the end. On a large batch the blocks are shared among ``threads()`` threads:
@@ -278,7 +280,7 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
     # The exponentials go into the gradient; without one, into a block-sized scratch array.
     grad = np.empty_like(z2) if want_grad else None
     workers = threads() if z2.size >= PARALLEL_MIN_SIZE else 1
-    rows = max(1, min(BLOCK_BYTES // max(1, c * z.itemsize), -(-n // workers)))
+    rows = max(1, min(BLOCK_SIZE // c, -(-n // workers)))
 
     def run(starts):
         scratch = None if want_grad else np.empty((min(rows, n), c), dtype=z.dtype)
