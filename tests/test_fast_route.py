@@ -139,6 +139,27 @@ def test_loss_alone_equals_the_loss_with_the_gradient(threaded, dtype, reduction
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_a_sum_too_large_for_the_scaled_gradient_keeps_the_loss_of_cross_entropy(dtype):
+    # Row 0's sum of exponentials s lies between finfo.max / 2 and finfo.max: its loss is safe on
+    # the fast route, but its gradient of a mean over N = 2 rows, e_j / (s * N), is not (s * N
+    # overflows). The gradient must come from the general route, exact to a few ulp, and the loss
+    # must keep its fast-route value, the same bits as cross_entropy's. Fails if the window tests
+    # s against finfo.max / grad_scale, if such a row's gradient is left to the fast route (zeros
+    # after dividing by inf: the third class, neither argmax nor label, is not overwritten), or if
+    # its loss is replaced by the general route's.
+    top = float(np.log(np.finfo(dtype).max))
+    z = np.array([[top - 0.5, top - 1.5, top - 3.0], [0.0, 0.0, 0.0]], dtype=dtype)
+    labels = np.array([1, 0])
+    s = sum(mpmath.exp(mpmath.mpf(float(x))) for x in z[0])
+    assert np.finfo(dtype).max / 2 < s < np.finfo(dtype).max  # the case this test is about
+    loss, grad = xentlib.cross_entropy_with_grad(z, labels)  # the mean: grad_scale 1/2
+    assert _bits(loss) == _bits(xentlib.cross_entropy(z, labels))
+    exact_loss, exact_grad = _exact(z[0], labels[0])
+    assert _ulps(xentlib.cross_entropy(z, labels, "none")[0], exact_loss, dtype) <= 4
+    assert _worst(grad[0], [g / 2 for g in exact_grad], dtype) <= 4
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_the_window_edges_take_their_route_and_stay_exact(threaded, dtype):
     # Equal logits x have softmax 1/C and loss log C, and s = C e^x. With a maximum below 0 a row
     # is still on the fast route if s >= 1 (all -2, or x just above -log C); just below, and

@@ -6,7 +6,8 @@ Activations: :func:`sigmoid`, :func:`sigmoid_grad`, :func:`softmax`, :func:`log_
 :func:`binary_cross_entropy`, :func:`binary_cross_entropy_with_logits`,
 :func:`binary_cross_entropy_grad`. Checking: :func:`numerical_gradient`.
 
-Class labels are 0-based, as in numpy and PyTorch.
+Class labels are 0-based, as in numpy and PyTorch. Cross-entropy with integer labels shares a
+large batch among one thread per CPU; ``XENTLIB_NUM_THREADS`` sets the number (1: no threads).
 """
 
 from .activations import log_softmax, logsumexp, sigmoid, sigmoid_grad, softmax, softmax_jacobian
