@@ -268,6 +268,9 @@ UNDERFLOWING_CALLS = {
     "cross_entropy_with_grad, overflowing row": lambda x: x.cross_entropy_with_grad(
         np.array([[1000.0, 0.0], [0.0, 0.0]]), [0, 1]
     ),
+    "cross_entropy_with_grad, general route, subnormal probability": lambda x: (
+        x.cross_entropy_with_grad(np.array([[-1.0, -741.0], [-1.0, -1.0]]), [0, 0])
+    ),
     "cross_entropy_grad, probabilities": lambda x: x.cross_entropy_grad(
         np.array([[0.0, -800.0]]), np.array([[1.0, 0.0]])
     ),
