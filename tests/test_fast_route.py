@@ -18,6 +18,8 @@ rows, so an odd number of rows makes unequal parts with rows of every kind in ea
 
 import math
 import os
+import signal
+import warnings
 
 import mpmath
 import numpy as np
@@ -294,3 +296,28 @@ def test_underflow_inside_xentlib_raises_nothing_under_errstate_raise(call):
         got = call(xentlib)
     expected, got = (r if isinstance(r, tuple) else (r,) for r in (expected, got))
     assert [_bits(a) for a in got] == [_bits(a) for a in expected]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_computes_the_threaded_route(threaded):
+    # A child made by fork has none of its parent's threads, only a copy of the pool that names
+    # them. It must still give the parent's bits and not hang (an alarm ends a hung child): it
+    # starts a pool of its own (`_forget_pool` at fork), and a task no thread picks up is
+    # cancelled once the calling thread has done every block. Fails if the reset at fork leaves
+    # the pool half-forgotten (no pool, but a size that says there is one).
+    threaded.setenv("XENTLIB_NUM_THREADS", "2")
+    z, labels = _batch(np.float64)
+    expected = xentlib.cross_entropy_with_grad(z, labels)  # the parent's pool now exists
+    with warnings.catch_warnings():  # Python 3.12+ warns about fork in a threaded process
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: report through the exit status only
+        signal.alarm(20)
+        ok = False
+        try:
+            got = xentlib.cross_entropy_with_grad(z, labels)
+            ok = [_bits(a) for a in got] == [_bits(a) for a in expected]
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
