@@ -14,6 +14,7 @@ JAX and scipy implement (subtract the row maximum, then ``log(sum(exp))``). PyTo
 optional: ``available()`` lists what is installed.
 """
 
+import contextlib
 import os
 
 import numpy as np
@@ -181,42 +182,43 @@ def _torch(torch):
     }
 
 
-def _one_thread(torch, impl):
+def _each_call_within(context, impl):
+    """``impl`` with every call made inside ``context()``."""
+
+    def wrapped(func):
+        def call(*args):
+            with context():
+                return func(*args)
+
+        return call
+
+    return {name: wrapped(func) for name, func in impl.items()}
+
+
+@contextlib.contextmanager
+def _torch_one_thread(torch):
     """PyTorch with one intra-op thread: on a busy machine its default threads can wait on each
     other (the other cores are taken), so both settings are shown."""
-
-    def wrapped(func):
-        def call(*args):
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                return func(*args)
-            finally:
-                torch.set_num_threads(threads)
-
-        return call
-
-    return {name: wrapped(func) for name, func in impl.items()}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
-def _xentlib_one_thread(impl):
+@contextlib.contextmanager
+def _xentlib_one_thread():
     """xentlib with ``XENTLIB_NUM_THREADS=1``: what its threads add, shown beside it."""
-
-    def wrapped(func):
-        def call(*args):
-            saved = os.environ.get("XENTLIB_NUM_THREADS")
-            os.environ["XENTLIB_NUM_THREADS"] = "1"
-            try:
-                return func(*args)
-            finally:
-                if saved is None:
-                    del os.environ["XENTLIB_NUM_THREADS"]
-                else:
-                    os.environ["XENTLIB_NUM_THREADS"] = saved
-
-        return call
-
-    return {name: wrapped(func) for name, func in impl.items()}
+    saved = os.environ.get("XENTLIB_NUM_THREADS")
+    os.environ["XENTLIB_NUM_THREADS"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["XENTLIB_NUM_THREADS"]
+        else:
+            os.environ["XENTLIB_NUM_THREADS"] = saved
 
 
 def _jax(jax):
@@ -254,7 +256,7 @@ def available():
     """``{name: implementation}`` for xentlib, the numpy forms, scipy and what else is installed."""
     impls = {
         "xentlib": _xentlib(),
-        "xentlib, 1 thread": _xentlib_one_thread(_xentlib()),
+        "xentlib, 1 thread": _each_call_within(_xentlib_one_thread, _xentlib()),
         "naive numpy": _naive(),
         "max-shift numpy": _max_shift(),
         "scipy": _scipy(),
@@ -265,7 +267,9 @@ def available():
         pass
     else:
         impls["torch"] = _torch(torch)
-        impls["torch, 1 thread"] = _one_thread(torch, impls["torch"])
+        impls["torch, 1 thread"] = _each_call_within(
+            lambda: _torch_one_thread(torch), impls["torch"]
+        )
     try:
         import jax
     except ImportError:

@@ -278,9 +278,10 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
     z2, labels2 = (z[None, :], labels[None]) if one_row else (z, labels)
     z2 = np.ascontiguousarray(z2)  # the blocks are read through flat indices
     n, c = z2.shape
-    k, u = np.empty(n, dtype=np.intp), np.empty(n)
+    k, e_k, u = np.empty(n, dtype=np.intp), np.empty(n), np.empty(n)
     # The exponentials go into the gradient; without one, into a block-sized scratch array.
     grad = np.empty_like(z2) if want_grad else None
+    scale = grad_scale if want_grad else None
     workers = threads() if z2.size >= PARALLEL_MIN_SIZE else 1
     rows = max(1, min(BLOCK_SIZE // c, -(-n // workers)))
 
@@ -289,8 +290,7 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
         for start in starts:
             block = slice(start, start + rows)
             out = grad[block] if want_grad else scratch[: len(k[block])]
-            scale = grad_scale if want_grad else None
-            _exp_block(z2[block], out, k[block], u[block], scale)
+            _exp_block(z2[block], out, k[block], e_k[block], u[block], scale)
 
     info = np.finfo(z.dtype)
     with np.errstate(all="ignore"):  # unsafe rows may overflow or be NaN: recomputed below
@@ -301,15 +301,15 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
         at_k = row_start + k
         at_y = row_start + labels2.astype(np.intp, copy=False)
         flat_z = z2.reshape(-1)
-        z_k = flat_z.take(at_k).astype(np.float64)
-        e_k = np.exp(z_k)
         s = e_k + u
         safe = (s >= 1) & (s <= info.max)  # False for inf and NaN
-        if want_grad:  # and e_j / (s / grad_scale) needs s / grad_scale to be a finite float
-            safe_grad = safe & (s <= info.max * grad_scale)
+        redo = ~safe
+        if want_grad:  # e_j / (s / grad_scale) also needs s / grad_scale to be a finite float
+            redo |= s > info.max * grad_scale
         z_y = flat_z.take(at_y).astype(np.float64)
         loss = None
         if want_loss:
+            z_k = flat_z.take(at_k).astype(np.float64)
             loss = (np.log1p(u / e_k) - (z_y - z_k)).astype(z.dtype)
         if want_grad:
             flat_grad = grad.reshape(-1)
@@ -317,7 +317,6 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
             # The label's p_y - 1: at the argmax it is -t / (1 + t) = -u / s, which keeps its
             # digits; elsewhere p_y <= 1/2 and the subtraction is harmless.
             flat_grad[at_y] = grad_scale * np.where(at_y == at_k, -u / s, np.exp(z_y) / s - 1)
-    redo = ~safe_grad if want_grad else ~safe
     if redo.any():
         # Recomputed by the general route. The loss of a row that is safe but for grad_scale
         # keeps its fast-route value, so that cross_entropy and cross_entropy_with_grad agree.
@@ -333,10 +332,11 @@ def ce_hard_labels(z, labels, want_loss, want_grad, grad_scale=1.0):
     return loss, grad
 
 
-def _exp_block(z, out, k, u, grad_scale):
-    """One block of ``ce_hard_labels``: fills ``k`` (row argmax) and ``u`` (the sum of the
-    exponentials without the argmax's) in place, with ``out = exp(z)``; then, when a gradient
-    is wanted, ``out /= s / grad_scale`` (``e_j / s`` times ``grad_scale``, one rounding each).
+def _exp_block(z, out, k, e_k, u, grad_scale):
+    """One block of ``ce_hard_labels``: fills ``k`` (row argmax), ``e_k = exp(z_k)`` in float64
+    and ``u`` (the sum of the other exponentials) in place, with ``out = exp(z)``; then, when a
+    gradient is wanted, ``out /= s / grad_scale`` with ``s = e_k + u`` (``e_j / s`` times
+    ``grad_scale``, one rounding each).
 
     Four passes over the block (``argmax``, ``exp``, the row sums, the division), all in
     cache; the caller fixes the argmax's and the label's entries. Runs under the caller's
@@ -345,13 +345,13 @@ def _exp_block(z, out, k, u, grad_scale):
     n, c = z.shape
     np.argmax(z, axis=1, out=k)
     at_k = np.arange(0, n * c, c) + k
+    e_k[:] = np.exp(z.reshape(-1).take(at_k).astype(np.float64))
     flat = out.reshape(-1)
     np.exp(z, out=out)
     flat[at_k] = 0
     row_sums(out, out=u)
     if grad_scale is not None:
-        s = np.exp(z.reshape(-1).take(at_k).astype(np.float64)) + u
-        out /= (s / grad_scale).astype(out.dtype)[:, None]
+        out /= ((e_k + u) / grad_scale).astype(out.dtype)[:, None]
 
 
 def row_sums(e, out=None):
