@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml constraints.txt
 # The book is rebuilt (in full: Sphinx alone would not re-copy a changed _static file) only when
 # one of its inputs changed since the last successful build; the stamp records that build.
 BOOKSTAMP := _build/.book-stamp
-BOOK_INPUTS := _config.yml _toc.yml scripts/xent_sphinx.py \
+BOOK_INPUTS := _config.yml _toc.yml \
 	$(shell find book xentlib -type f -not -path '*/.ipynb_checkpoints/*' -not -path '*/__pycache__/*')
 
 # A stamp without the book it stands for (_build/html removed by hand) does not count.
@@ -44,11 +44,14 @@ $(BOOKSTAMP): $(STAMP) $(BOOK_INPUTS)
 	$(BIN)/jupyter-book build . --all --warningiserror --keep-going
 	touch $@
 
-# pytest includes the browser test (tests/test_browser.py) and the link check over _build/html.
+# Three parts, each named: xentlib's unit tests and doctests; every chapter re-executed by nbval
+# and compared with its stored outputs; the built book (stored outputs, links, the browser test).
 test: $(STAMP) $(BOOKSTAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests/unit xentlib --doctest-modules
+	$(BIN)/python -m pytest book --nbval --nbval-current-env
+	$(BIN)/python -m pytest tests/book
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -73,7 +76,7 @@ bench: $(STAMP)
 	$(BENCH_PYTHON) benchmarks/run.py
 
 drift: $(STAMP)
-	$(BIN)/python scripts/drift_check.py
+	$(BIN)/python tools/drift_check.py
 
 mutation: $(STAMP)
 	$(BIN)/mutmut run

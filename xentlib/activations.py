@@ -69,7 +69,7 @@ def sigmoid_grad(x):
 
     Notes
     -----
-    The seed writes it as :math:`e^{-x}/(1 + e^{-x})^2`, which overflows for large negative
+    The tutorial writes it as :math:`e^{-x}/(1 + e^{-x})^2`, which overflows for large negative
     ``x``; :math:`\sigma(x)(1 - \sigma(x))` loses every digit for large positive ``x``, where
     :math:`1 - \sigma(x)` cancels. The form used here has neither problem:
 
@@ -202,7 +202,7 @@ def softmax(z, axis=-1):
     Parameters
     ----------
     z : array_like
-        Logits (the seed's "scores"), at least 1-D. ``-inf`` entries get probability exactly 0.
+        Logits (the tutorial's "scores"), at least 1-D. ``-inf`` entries get probability exactly 0.
     axis : int, optional
         The class axis (default: the last).
 
@@ -273,8 +273,8 @@ def softmax_jacobian(z):
 
     Notes
     -----
-    The diagonal is the seed's :math:`-q_k(q_k - 1)`; the off-diagonal terms
-    :math:`-q_i q_j` are the ones the seed never derives. Each row sums to 0, because the
+    The diagonal is the tutorial's :math:`-q_k(q_k - 1)`; the off-diagonal terms
+    :math:`-q_i q_j` are the ones the tutorial never derives. Each row sums to 0, because the
     probabilities always sum to 1. At the largest logit, :math:`1 - q_k` is computed as
     :math:`t / (1 + t)` (see :func:`softmax`), so the diagonal of a confident prediction keeps
     its digits instead of cancelling in :math:`q_k - q_k^2`. A NaN logit, or every logit

@@ -35,7 +35,7 @@ def one_hot(labels, num_classes):
     Examples
     --------
     >>> from xentlib import one_hot
-    >>> one_hot(2, 3)  # the seed's "class 3", counted from 1
+    >>> one_hot(2, 3)  # the tutorial's "class 3", counted from 1
     array([0., 0., 1.])
     >>> one_hot([0, 2], 3)
     array([[1., 0., 0.],
@@ -136,7 +136,7 @@ def cross_entropy(z, target, reduction="mean"):
 
     Examples
     --------
-    The seed's scores, with the correct class "3" counted from 1, i.e. label 2:
+    The tutorial's scores, with the correct class "3" counted from 1, i.e. label 2:
 
     >>> from xentlib import cross_entropy
     >>> loss = cross_entropy([-2.85, 0.86, 0.28], 2)
@@ -240,7 +240,7 @@ def binary_cross_entropy(q, y, reduction="mean"):
     y : array_like
         Targets in [0, 1] (hard 0/1 labels or soft labels), same shape as ``q``.
     reduction : {'mean', 'sum', 'none'}, optional
-        ``'mean'`` is the seed's :math:`L(W) = \frac1N \sum_n H(p_n, q_n)` over all entries.
+        ``'mean'`` is the tutorial's :math:`L(W) = \frac1N \sum_n H(p_n, q_n)` over all entries.
 
     Returns
     -------

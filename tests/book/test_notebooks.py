@@ -4,11 +4,13 @@ nbval passes trivially on a notebook without stored outputs; these checks close 
 """
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-BOOK = Path(__file__).resolve().parent.parent / "book"
+ROOT = Path(__file__).resolve().parents[2]
+BOOK = ROOT / "book"
 CHAPTERS = sorted(p for p in BOOK.glob("*.ipynb"))
 
 
@@ -16,8 +18,13 @@ def code_cells(path):
     return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
 
 
-def test_there_are_chapters():
-    assert len(CHAPTERS) >= 1
+def test_the_table_of_contents_lists_every_chapter_and_nothing_missing():
+    entries = re.findall(r"file: (\S+)", (ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    notebooks = {ROOT / f"{entry}.ipynb" for entry in entries if not (ROOT / f"{entry}.md").is_file()}
+    assert notebooks == set(CHAPTERS), (
+        f"listed but missing: {sorted(map(str, notebooks - set(CHAPTERS)))}; "
+        f"not listed: {sorted(map(str, set(CHAPTERS) - notebooks))}"
+    )
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)

@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HTML = Path(os.environ.get("XENT_BOOK_HTML", ROOT / "_build" / "html"))
 NOT_PAGES = ("_static", "_sources", "_downloads", "_images")
 

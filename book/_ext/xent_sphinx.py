@@ -1,9 +1,8 @@
 """The book's own Sphinx extension (loaded from _config.yml): what a reader gets besides the pages.
 
 - ``{chapter-status}``: the table of the status page (book/status.md). For each chapter: its
-  execution time in a fresh kernel, which ``scripts/execute_notebooks.py`` stores in the notebook's
-  metadata (``xent.execution_seconds``), and when nbval last validated it on the machine that built
-  the book, which the root ``conftest.py`` records in ``_build/validation.json``.
+  notebook and its execution time in a fresh kernel, which ``tools/execute_notebooks.py`` stores in
+  the notebook's metadata (``xent.execution_seconds``).
 - ``xent-notebooks.zip`` at the root of the HTML: every chapter with the data files and xentlib
   beside it, so that the notebooks run after unzipping.
 - Binder and Colab buttons only when ``repository.url`` is set: the theme cannot build a launch
@@ -20,8 +19,7 @@ from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
 
-ROOT = Path(__file__).resolve().parent.parent
-VALIDATION = ROOT / "_build" / "validation.json"
+ROOT = Path(__file__).resolve().parents[2]
 ARCHIVE = "xent-notebooks.zip"
 ARCHIVE_README = """\
 The notebooks of xent: the gradient of cross-entropy.
@@ -67,37 +65,26 @@ def imported_packages(paths):
     return sorted(PIP_NAMES.get(m, m) for m in modules)
 
 
-def validations():
-    try:
-        return json.loads(VALIDATION.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def archive_link(docname):
     return posixpath.relpath(ARCHIVE, posixpath.dirname(docname) or ".")
 
 
 class ChapterStatus(SphinxDirective):
-    """The status table: one row per chapter; re-rendered when a notebook or the record changes."""
+    """The status table: one row per chapter; re-rendered when a notebook changes."""
 
     def run(self):
-        records = validations()
-        self.env.note_dependency(str(VALIDATION))
         here = posixpath.dirname(self.env.docname)
         rows = []
         for docname in chapters(self.env):
             path = Path(self.env.doc2path(docname))
             self.env.note_dependency(str(path))
             title, seconds = notebook_facts(path)
-            record = records.get(path.relative_to(ROOT).as_posix(), {})
             target = posixpath.relpath(docname, here)
             rows += [
                 f"* - {{doc}}`{title} <{target}>`",
                 "",
                 f"    {{download}}`{path.name} <{target}.ipynb>`",
                 f"  - {f'{seconds:.1f} s' if seconds is not None else '—'}",
-                f"  - {record.get('validated', '—')}",
             ]
         table = [
             ":::{list-table}",
@@ -105,7 +92,6 @@ class ChapterStatus(SphinxDirective):
             "",
             "* - Chapter and notebook",
             "  - Runs in",
-            "  - Validated (UTC)",
             *rows,
             ":::",
         ]

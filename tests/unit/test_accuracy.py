@@ -20,7 +20,7 @@ import pytest
 
 import xentlib
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 MAX_ULP = 4.0
 
 

@@ -1,6 +1,6 @@
 """Execute chapters in place, each top to bottom in a fresh kernel, as nbval and the book expect.
 
-Usage: python scripts/execute_notebooks.py [NOTEBOOK ...]   (default: every chapter under book/)
+Usage: python tools/execute_notebooks.py [NOTEBOOK ...]   (default: every chapter under book/)
 
 Run it after changing xentlib or a chapter, then commit the notebooks with their outputs.
 """
@@ -24,7 +24,7 @@ def execute(path):
     seconds = time.perf_counter() - start
     for cell in nb.cells:
         cell.metadata.pop("execution", None)  # timestamps would change on every run
-    # Shown on the book's status page (scripts/xent_sphinx.py); nbval ignores notebook metadata.
+    # Shown on the book's status page (book/_ext/xent_sphinx.py); nbval ignores notebook metadata.
     nb.metadata.setdefault("xent", {})["execution_seconds"] = round(seconds, 1)
     nbformat.write(nb, path)
     return seconds

@@ -1,6 +1,6 @@
 """Prove that nbval guards the book: drift each xentlib function by 0.1% and see which cells fail.
 
-Usage: python scripts/drift_check.py [FUNCTION ...]   (default: every public function)
+Usage: python tools/drift_check.py [FUNCTION ...]   (default: every public function)
 
 For each function, an IPython startup file makes it return its results times 1.001 in every
 chapter's kernel, then strict nbval runs over book/. A function that no cell catches is a gap
@@ -60,9 +60,6 @@ def failing_cells(name):
                 "no:cacheprovider",
                 "--nbval",
                 "--nbval-current-env",
-                "-o",
-                "addopts=",
-                "--noconftest",  # no validation record (root conftest.py) from a drifted run
                 "--tb=no",
                 "-rf",
             ],
