@@ -16,7 +16,8 @@ speed table.
 """
 
 import numpy as np
-import reference as ref
+
+from xentlib import reference as ref
 
 SOFTMAX_FAMILY = ("log_softmax", "softmax", "logsumexp", "cross_entropy", "cross_entropy_grad")
 SIGMOID_FAMILY = ("sigmoid", "binary_cross_entropy_with_logits")
