@@ -8,6 +8,11 @@ Activations: :func:`sigmoid`, :func:`sigmoid_grad`, :func:`softmax`, :func:`log_
 
 Class labels are 0-based, as in numpy and PyTorch. Cross-entropy with integer labels shares a
 large batch among one thread per CPU; ``XENTLIB_NUM_THREADS`` sets the number (1: no threads).
+Exact references for checking any of these against mpmath: :mod:`xentlib.reference`.
+
+Where things live: ``_validation`` (every input check), ``_algebra`` (the mathematics the
+chapters derive), ``_fast`` (the fast route of cross-entropy with integer labels: cache blocks
+and threads), ``activations``, ``losses`` and ``gradcheck`` (the public functions).
 """
 
 from .activations import log_softmax, logsumexp, sigmoid, sigmoid_grad, softmax, softmax_jacobian
@@ -22,7 +27,7 @@ from .losses import (
     one_hot,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "binary_cross_entropy",

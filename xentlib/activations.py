@@ -2,8 +2,16 @@
 
 import numpy as np
 
-from ._core import mask_empty_rows, shifted
-from ._validation import as_float_array, check_axis, show
+from . import _validation as v
+from ._algebra import at_the_max, rounded, shifted, working_dtype
+
+
+def _no_distribution(out, m):
+    """NaN for rows whose every logit is ``-inf``: they hold no probability distribution."""
+    empty = m == -np.inf
+    if empty.any():
+        out[np.broadcast_to(empty, out.shape)] = np.nan
+    return out
 
 
 def sigmoid(x):
@@ -43,10 +51,11 @@ def sigmoid(x):
     >>> sigmoid([-1000.0, 0.86, 1000.0])
     array([0.        , 0.70266065, 1.        ])
     """
-    x = as_float_array(x, "x", "sigmoid")
+    x = v.as_float_array(x, "x", "sigmoid")
+    w = x.astype(working_dtype(x.dtype), copy=False)
     with np.errstate(under="ignore"):  # e^-|x| below the smallest float: the answer, not a fault
-        e = np.exp(-np.abs(x))
-        return np.where(x >= 0, 1, e) / (1 + e)
+        e = np.exp(-np.abs(w))
+        return rounded(np.where(w >= 0, 1, e) / (1 + e), x.dtype)[()]
 
 
 def sigmoid_grad(x):
@@ -83,10 +92,11 @@ def sigmoid_grad(x):
     >>> float(sigmoid_grad(40.0))  # sigma(40) * (1 - sigma(40)) would give 0.0
     4.248354255291589e-18
     """
-    x = as_float_array(x, "x", "sigmoid_grad")
+    x = v.as_float_array(x, "x", "sigmoid_grad")
+    w = x.astype(working_dtype(x.dtype), copy=False)
     with np.errstate(under="ignore"):  # as in sigmoid
-        e = np.exp(-np.abs(x))
-        return e / ((1 + e) * (1 + e))
+        e = np.exp(-np.abs(w))
+        return rounded(e / ((1 + e) * (1 + e)), x.dtype)[()]
 
 
 def logsumexp(z, axis=-1, keepdims=False):
@@ -136,10 +146,12 @@ def logsumexp(z, axis=-1, keepdims=False):
     >>> float(logsumexp([1000.0, 1000.0]))  # log(exp(1000) + exp(1000)) overflows on the way
     1000.6931471805599
     """
-    z = as_float_array(z, "z", "logsumexp")
-    axis = check_axis(axis, z, "z", "logsumexp")
-    m, _, _, t = shifted(z, axis)
-    out = m + np.log1p(t)
+    z, axis = v.logits_along(z, axis, "logsumexp")
+    keepdims = v.check_keepdims(keepdims, "logsumexp")
+    m, _, _, _, t = shifted(z, axis)
+    # A row with a +inf logit: +inf, whatever else it holds (m + log1p(t) would be inf + NaN
+    # when two logits are +inf).
+    out = rounded(np.where(m == np.inf, np.inf, m + np.log1p(t)), z.dtype)
     return out if keepdims else np.squeeze(out, axis=axis)[()]
 
 
@@ -190,10 +202,9 @@ def log_softmax(z, axis=-1):
     >>> log_softmax([1000.0, 1.0])
     array([   0., -999.])
     """
-    z = as_float_array(z, "z", "log_softmax")
-    axis = check_axis(axis, z, "z", "log_softmax")
-    m, d, _, t = shifted(z, axis)
-    return mask_empty_rows(d - np.log1p(t), m)
+    z, axis = v.logits_along(z, axis, "log_softmax")
+    m, _, d, _, t = shifted(z, axis)
+    return rounded(_no_distribution(d - np.log1p(t), m), z.dtype)
 
 
 def softmax(z, axis=-1):
@@ -239,10 +250,10 @@ def softmax(z, axis=-1):
     >>> softmax([1000.0, 1.0, -float("inf")])
     array([1., 0., 0.])
     """
-    z = as_float_array(z, "z", "softmax")
-    axis = check_axis(axis, z, "z", "softmax")
-    m, _, e, t = shifted(z, axis)
-    return mask_empty_rows(e / (1 + t), m)
+    z, axis = v.logits_along(z, axis, "softmax")
+    m, _, _, e, t = shifted(z, axis)
+    with np.errstate(under="ignore"):  # a probability below the smallest float is 0
+        return rounded(_no_distribution(e / (1 + t), m), z.dtype)
 
 
 def softmax_jacobian(z):
@@ -288,18 +299,17 @@ def softmax_jacobian(z):
            [-0.0098,  0.2328, -0.223 ],
            [-0.0055, -0.223 ,  0.2285]])
     """
-    z = as_float_array(z, "z", "softmax_jacobian")
-    if z.ndim != 1:
-        raise ValueError(
-            f"softmax_jacobian: z must be 1-D (one vector of logits), got shape {z.shape}: "
-            f"{show(z)}"
-        )
-    m, _, e, t = shifted(z, 0)
-    q = mask_empty_rows(e / (1 + t), m)
-    # The diagonal q_i (1 - q_i): at the largest logit 1 - q_k is t / (1 + t), since q_k - q_k**2
-    # would cancel every digit of a confident prediction; elsewhere q_i <= 1/2 and 1 - q_i is safe.
-    rest = 1 - q
-    rest[np.argmax(z)] = (t / (1 + t))[0]
-    jac = -np.outer(q, q)
-    np.fill_diagonal(jac, q * rest)
-    return jac
+    z = v.logit_vector(z, "softmax_jacobian")
+    # Computed in extended precision where the platform has it (x86's 80-bit long double):
+    # each entry is a product of two probabilities, and their errors add up.
+    wide = np.promote_types(working_dtype(z.dtype), np.longdouble)
+    m, k, _, e, t = shifted(z.astype(wide), 0)
+    with np.errstate(under="ignore"):  # a product below the smallest float is 0
+        q = _no_distribution(e / (1 + t), m)
+        # The diagonal q_i (1 - q_i): at the largest logit 1 - q_k = -(q_k - 1) is written
+        # without cancellation (at_the_max); elsewhere q_i <= 1/2 and 1 - q_i is harmless.
+        rest = 1 - q
+        rest[k] = -at_the_max(1, t)
+        jac = -np.outer(q, q)
+        np.fill_diagonal(jac, q * rest)
+        return rounded(jac, z.dtype)

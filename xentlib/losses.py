@@ -1,13 +1,15 @@
 """Cross-entropy losses and their gradients.
 
-Every loss has the same shape: validate, compute per-sample losses in a stable form, reduce.
+Every loss has the same shape: validate (``_validation``), compute per-sample losses and
+gradients in a stable form (``_algebra``, or the fast route ``_fast`` for integer labels),
+reduce (``_reduce``, the one place where a mean divides by N).
 """
 
 import numpy as np
 
+from . import _fast
 from . import _validation as v
-from ._core import ce_parts
-from .activations import sigmoid
+from ._algebra import cross_entropy_rows, rounded, shifted, working_dtype
 
 
 def one_hot(labels, num_classes):
@@ -43,53 +45,50 @@ def one_hot(labels, num_classes):
     """
     num_classes = v.check_num_classes(num_classes, "one_hot")
     labels = v.as_labels(labels, num_classes, "one_hot", name="labels")
-    return np.asarray(labels[..., None] == np.arange(num_classes), dtype=np.float64)
+    shape = (*labels.shape, num_classes)
+    v.check_result_size(shape, "one_hot", f"num_classes={num_classes}")
+    out = np.zeros(shape)
+    np.put_along_axis(out, labels[..., None].astype(np.intp), 1.0, axis=-1)
+    return out
 
 
-def _logits_and_target(z, target, reduction, func):
-    """Validate ``(z, target, reduction)`` for the multi-class losses.
+def _reduce(losses, reduction, grad=None):
+    """Apply ``reduction`` to per-sample ``losses``; ``grad``'s scale is :func:`_grad_scale`.
 
-    Returns ``(z, labels, probs)`` with ``z`` as a float array of shape ``(C,)`` or ``(N, C)``
-    and exactly one of ``labels`` (integer, shape ``z.shape[:-1]``) or ``probs`` (``z``'s shape
-    and dtype) set.
+    A mean is the sum divided once, in the losses' dtype (as ``.mean()`` rounds it); where that
+    sum overflows although every loss is finite, the losses are divided first.
     """
-    v.check_reduction(reduction, func)
-    z = v.as_float_array(z, "z", func)
-    if z.ndim not in (1, 2):
-        raise ValueError(
-            f"{func}: logits z must have shape (C,) or (N, C), got {z.ndim}-d shape {z.shape}: "
-            f"{v.show(z)}"
-        )
-    num_classes = z.shape[-1]
-    if num_classes == 0:
-        raise ValueError(f"{func}: logits z must have at least one class, got shape {z.shape}")
-    v.check_mean_not_empty(reduction, len(z), func)  # len(z) is N, or C >= 1 for one sample
-    target_arr = np.asarray(target)
-    if target_arr.shape == z.shape[:-1]:
-        return z, v.as_labels(target_arr, num_classes, func), None
-    if target_arr.shape == z.shape:
-        probs = np.asarray(v.as_float_array(target_arr, "target", func), dtype=z.dtype)
-        v.check_probabilities(probs, func)
-        return z, None, probs
-    raise ValueError(
-        f"{func}: target must be 0-based integer labels of shape {z.shape[:-1]} or "
-        f"probabilities of shape {z.shape} (the shape of z), got shape {target_arr.shape}"
-    )
-
-
-def _reduce(losses, reduction):
-    """Apply ``reduction`` to per-sample ``losses`` (a mean over N = 0 was refused earlier)."""
     if reduction == "none":
         return losses[()]
-    total = np.add.reduce(losses, axis=None)  # what .sum() and .mean() do, without their wrappers
+    with np.errstate(over="ignore"):
+        total = np.add.reduce(losses, axis=None)
     if reduction == "sum":
         return total[()]
-    return (total / losses.size)[()]  # .mean()'s rounding: the sum divided once, in its dtype
+    if np.isinf(total) and np.isfinite(losses).all():
+        return np.add.reduce(losses / losses.size, axis=None)[()]
+    return (total / losses.size)[()]
 
 
 def _grad_scale(z, reduction):
-    """The factor of the gradient: ``1/N`` for a mean over a batch, applied inside the core."""
+    """The factor of the gradient's rows: ``1/N`` for the mean over a batch, else 1."""
     return 1 / len(z) if reduction == "mean" and z.ndim == 2 else 1.0
+
+
+def _cross_entropy(z, labels, probs, want_loss, want_grad, scale):
+    """Per-sample losses and the gradient ``scale * (q - y)``, by the fast route or the algebra.
+
+    The fast route takes float32 and float64 batches with integer labels; every other case
+    (one sample, probability targets, float16, long double) is the algebra alone.
+    """
+    with np.errstate(under="ignore"):  # a probability below the smallest float is one
+        if labels is not None and z.ndim == 2 and z.dtype in (np.float32, np.float64):
+            return _fast.cross_entropy(np.ascontiguousarray(z), labels, want_loss, want_grad, scale)
+        if probs is not None:
+            probs = probs.astype(working_dtype(z.dtype), copy=False)
+        loss, grad = cross_entropy_rows(*shifted(z), labels, probs, want_grad)
+        if grad is not None and scale != 1:
+            grad *= scale
+    return rounded(loss, z.dtype), None if grad is None else rounded(grad, z.dtype)
 
 
 def cross_entropy(z, target, reduction="mean"):
@@ -145,8 +144,8 @@ def cross_entropy(z, target, reduction="mean"):
     >>> cross_entropy([[-2.85, 0.86, 0.28], [1.0, 2.0, 3.0]], [2, 2], reduction="none").round(4)
     array([1.0402, 0.4076])
     """
-    z, labels, probs = _logits_and_target(z, target, reduction, "cross_entropy")
-    loss, _ = ce_parts(z, labels, probs, want_loss=True, want_grad=False)
+    z, labels, probs = v.cross_entropy_args(z, target, reduction, "cross_entropy")
+    loss, _ = _cross_entropy(z, labels, probs, want_loss=True, want_grad=False, scale=1.0)
     return _reduce(loss, reduction)
 
 
@@ -183,9 +182,9 @@ def cross_entropy_grad(z, target, reduction="mean"):
     >>> cross_entropy_grad([-2.85, 0.86, 0.28], 2).round(5)
     array([ 0.01545,  0.63116, -0.64661])
     """
-    z, labels, probs = _logits_and_target(z, target, reduction, "cross_entropy_grad")
+    z, labels, probs = v.cross_entropy_args(z, target, reduction, "cross_entropy_grad")
     scale = _grad_scale(z, reduction)
-    _, grad = ce_parts(z, labels, probs, want_loss=False, want_grad=True, grad_scale=scale)
+    _, grad = _cross_entropy(z, labels, probs, want_loss=False, want_grad=True, scale=scale)
     return grad
 
 
@@ -212,20 +211,10 @@ def cross_entropy_with_grad(z, target, reduction="mean"):
     1.0402 [ 0.0154  0.6312 -0.6466]
     """
     func = "cross_entropy_with_grad"
-    z, labels, probs = _logits_and_target(z, target, reduction, func)
+    z, labels, probs = v.cross_entropy_args(z, target, reduction, func)
     scale = _grad_scale(z, reduction)
-    loss, grad = ce_parts(z, labels, probs, want_loss=True, want_grad=True, grad_scale=scale)
+    loss, grad = _cross_entropy(z, labels, probs, want_loss=True, want_grad=True, scale=scale)
     return _reduce(loss, reduction), grad
-
-
-def _binary_inputs(a, y, reduction, name_a, func):
-    v.check_reduction(reduction, func)
-    a = v.as_float_array(a, name_a, func)
-    y = v.as_float_array(y, "y", func)
-    v.check_same_shape(a, y, name_a, "y", func)
-    v.check_unit_interval(y, "targets y", func)
-    v.check_mean_not_empty(reduction, a.size, func)
-    return a, np.asarray(y, dtype=a.dtype)
 
 
 def binary_cross_entropy(q, y, reduction="mean"):
@@ -274,13 +263,14 @@ def binary_cross_entropy(q, y, reduction="mean"):
     >>> float(binary_cross_entropy(1.0, 1.0))
     0.0
     """
-    q, y = _binary_inputs(q, y, reduction, "q", "binary_cross_entropy")
+    q, y = v.binary_args(q, y, reduction, "q", "binary_cross_entropy")
     v.check_unit_interval(q, "probabilities q", "binary_cross_entropy")
-    with np.errstate(divide="ignore", invalid="ignore"):
+    dtype, y = q.dtype, y.astype(q.dtype)  # y in [0, 1]: the cast cannot overflow
+    with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
         # A term whose weight is exactly 0 is 0 (0 log 0 = 0); a NaN weight spreads.
         pos = np.where(y == 0, 0, -y * np.log(q))
         neg = np.where(y == 1, 0, -(1 - y) * np.log1p(-q))
-    return _reduce(np.asarray(pos + neg), reduction)
+        return _reduce(np.asarray(pos + neg, dtype=dtype), reduction)
 
 
 def binary_cross_entropy_with_logits(z, y, reduction="mean"):
@@ -331,13 +321,16 @@ def binary_cross_entropy_with_logits(z, y, reduction="mean"):
     1000.0
     """
     func = "binary_cross_entropy_with_logits"
-    z, y = _binary_inputs(z, y, reduction, "z", func)
+    z, y = v.binary_args(z, y, reduction, "z", func)
+    dtype = z.dtype
+    w = z.astype(working_dtype(dtype), copy=False)
     # A zero coefficient contributes exactly 0, even at z = +-inf (the limit), where the product
     # would be 0 * inf = NaN.
-    weight = np.where(z >= 0, 1 - y, -y)
+    coefficient = np.where(w >= 0, 1 - y, -y)
     with np.errstate(invalid="ignore", under="ignore"):  # 0 * inf; e^-|z| below the smallest float
-        linear = np.where(weight == 0, 0, weight * z)
-        return _reduce(np.asarray(linear + np.log1p(np.exp(-np.abs(z)))), reduction)
+        linear = np.where(coefficient == 0, 0, coefficient * w)
+        losses = linear + np.log1p(np.exp(-np.abs(w)))
+    return _reduce(rounded(losses, dtype), reduction)
 
 
 def binary_cross_entropy_grad(z, y, reduction="mean"):
@@ -361,8 +354,14 @@ def binary_cross_entropy_grad(z, y, reduction="mean"):
     array([-0.5   , -0.1192])
     """
     func = "binary_cross_entropy_grad"
-    z, y = _binary_inputs(z, y, reduction, "z", func)
-    # For z >= 0, sigma(z) - y is written (1 - y) - sigma(-z): with y = 1 the plain subtraction
-    # would cancel every digit of a confident, correct prediction.
-    grad = np.where(z >= 0, (1 - y) - sigmoid(-z), sigmoid(z) - y)
-    return grad / z.size if reduction == "mean" else grad
+    z, y = v.binary_args(z, y, reduction, "z", func)
+    w = z.astype(working_dtype(z.dtype), copy=False)
+    with np.errstate(under="ignore"):  # e^-|z| below the smallest float: the answer
+        e = np.exp(-np.abs(w))
+        smaller = e / (1 + e)  # sigma(-|z|), at most 1/2
+        # For z >= 0, sigma(z) - y is written (1 - y) - sigma(-z): with y = 1 the plain
+        # subtraction would cancel every digit of a confident, correct prediction.
+        grad = np.where(w >= 0, (1 - y) - smaller, smaller - y)
+        if reduction == "mean":
+            grad = grad / z.size
+        return rounded(grad, z.dtype)[()]

@@ -63,6 +63,7 @@ __all__ = [
     "softmax_batch",
     "softmax_jacobian",
     "softmax_row",
+    "suite",
     "ulp",
     "ulp_error",
 ]
@@ -562,6 +563,138 @@ def sigmoid_family(x, y):
         "sigmoid": sigmoid(x),
         "binary_cross_entropy_with_logits": binary_cross_entropy_with_logits(x, y),
     }
+
+
+# --- the accuracy suite ----------------------------------------------------------------------
+
+
+def _softmax_cases(dtype, rng, small):
+    """``(name, z, labels)`` triples of (N, C) logits in ``dtype`` with 0-based labels."""
+    info = np.finfo(dtype)
+    n, c = (8, 16) if small else (32, 100)
+    cases = []
+    for scale in (1, 10, 100):
+        z = rng.standard_normal((n, c)) * scale
+        cases.append((f"random, scale {scale}", z))
+    gaps = [5, 10, 17, 20, 30, 37, 50, 100, 1e3, 1e4]
+    confident = []
+    for g in gaps:
+        for width in (2, 4, 10):
+            row = -g + rng.uniform(-1e-3, 1e-3, width) * min(g, 1)
+            row[0] = rng.uniform(-1, 1)
+            confident.append(row)
+    width = max(len(r) for r in confident)
+    cases.append(
+        (
+            "confident, gaps to 1e4",
+            np.array([np.pad(r, (0, width - len(r)), constant_values=-np.inf) for r in confident]),
+        )
+    )
+    ties = np.array([[1.5, 1.5, 1.5, 1.5], [0.0, 0.0, -1.0, -2.0], [-3.0, 7.0, 7.0, 6.0]])
+    cases.append(("ties", ties))
+    offsets = [o for o in (1e3, -1e3, 1e10, -1e10, 1e30, -1e30) if abs(o) < float(info.max) / 2]
+    cases.append(("offsets to 1e30", np.array([o + rng.standard_normal(c) * 10 for o in offsets])))
+    big = float(info.max)
+    cases.append(
+        (
+            "±finfo.max",
+            np.array(
+                [[big, big, 0.0], [big, 0.0, -big], [-big, -big, -big], [big, big * 0.5, 1.0]]
+            ),
+        )
+    )
+    tiny = float(info.smallest_subnormal)
+    under = 0.9 * np.log(float(info.smallest_normal))  # probabilities in the subnormal range
+    cases.append(
+        (
+            "subnormals",
+            np.array(
+                [
+                    [tiny, 0.0, -tiny, 2 * tiny],
+                    [float(info.smallest_normal), tiny, 0.0, 1.0],
+                    [0.0, under, under * 1.05, under * 1.1],
+                    [0.0, 1.0, under, 1.2 * under],
+                ]
+            ),
+        )
+    )
+    masked = rng.standard_normal((n, c)) * 10
+    masked[:, 1:][rng.random((n, c - 1)) < 0.5] = -np.inf  # column 0 stays finite
+    cases.append(("-inf masks", masked))
+    many = 2_000 if small else 100_000
+    cases.append((f"{many} classes", rng.standard_normal((1, many)) * 10))
+    out = []
+    for name, z in cases:
+        z = np.asarray(z).astype(dtype)
+        k = np.argmax(z, axis=-1)
+        other = rng.integers(0, z.shape[1], z.shape[0])
+        other = np.where(np.isfinite(z[np.arange(z.shape[0]), other]), other, k)
+        labels = np.where(np.arange(z.shape[0]) % 2 == 0, k, other)  # half confident-correct
+        out.append((name, z, labels))
+    return out
+
+
+def _sigmoid_cases(dtype, rng, small):
+    info = np.finfo(dtype)
+    n = 200 if small else 2000
+    x = np.concatenate(
+        [
+            rng.standard_normal(n) * 3,
+            rng.standard_normal(n) * 40,
+            np.array([-1e4, -1e3, -100.0, -20.0, 0.0, 20.0, 40.0, 100.0, 1e3, 1e4]),
+            np.array([float(info.max), -float(info.max), float(info.smallest_subnormal), 1e-30]),
+        ]
+    ).astype(dtype)
+    hard = (rng.random(x.shape) < 0.5).astype(dtype)
+    soft = rng.random(x.shape).astype(dtype)
+    return [("hard labels", x, hard), ("soft labels", x, soft)]
+
+
+def suite(dtype, small=False, seed=0):
+    """The accuracy suite and its exact answers: ``(softmax_cases, sigmoid_cases)``.
+
+    Fixed by ``seed``, the same on every run, for float16, float32 or float64:
+
+    - random logits at scales 1, 10 and 100;
+    - confident rows ``[0, -g, -g, ...]`` (plus small noise) with gaps ``g`` up to 10**4, the label
+      at the argmax: the case where the max-shift form loses every digit;
+    - ties (equal maxima), offsets up to 1e30 in both signs (those within the format's range),
+      ``±finfo.max``, subnormal logits and rows whose probabilities underflow into the
+      subnormals, ``-inf`` masks, and one row of 10**5 classes (2000 when ``small``);
+    - for the sigmoid family: values from -10**4 to 10**4 and the extremes above, with hard (0/1)
+      and soft (uniform) labels.
+
+    Half the labels are the argmax (confident and correct), the others random.
+
+    Returns
+    -------
+    softmax_cases : list of ``(name, z, labels, exact)``
+        ``z`` an (N, C) array in ``dtype``, ``labels`` 0-based, ``exact`` a dict from
+        :func:`softmax_batch` (``log_softmax``, ``softmax``, ``logsumexp``, ``cross_entropy``,
+        ``cross_entropy_grad``).
+    sigmoid_cases : list of ``(name, x, y, exact)``
+        ``name`` is ``'hard labels'`` or ``'soft labels'``; ``exact`` a dict with ``sigmoid``,
+        ``sigmoid_grad``, ``binary_cross_entropy_with_logits`` and ``binary_cross_entropy_grad``.
+    """
+    rng = np.random.default_rng(seed)
+    softmax_cases = [
+        (name, z, labels, softmax_batch(z, labels))
+        for name, z, labels in _softmax_cases(dtype, rng, small)
+    ]
+    sigmoid_cases = [
+        (
+            name,
+            x,
+            y,
+            {
+                **sigmoid_family(x, y),
+                "sigmoid_grad": sigmoid_grad(x),
+                "binary_cross_entropy_grad": binary_cross_entropy_grad(x, y),
+            },
+        )
+        for name, x, y in _sigmoid_cases(dtype, rng, small)
+    ]
+    return softmax_cases, sigmoid_cases
 
 
 # --- condition numbers ----------------------------------------------------------------------

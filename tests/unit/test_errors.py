@@ -200,12 +200,15 @@ def test_probability_target_not_summing_to_one(func):
     )
 
 
-def test_probability_tolerance_follows_the_dtype():
+def test_probability_tolerance_follows_the_targets_dtype():
+    # A target is checked in its own precision, whatever the logits' dtype: a sum off by 1e-4 is
+    # rounding in a float32 target, an error in a float64 one.
     z32 = np.array(SEED_Z, dtype=np.float32)
-    check(ValueError, lambda: cross_entropy(z32, [0.2, 0.2, 0.2]), "(within 3.5e-04)")
-    # a sum off by 1e-4 is rounding in float32, an error in float64
+    check(ValueError, lambda: cross_entropy(z32, np.float32([0.2] * 3)), "(within 3.5e-04)")
     target = [0.2, 0.3, 0.5001]
-    assert np.isfinite(cross_entropy(z32, target))
+    assert np.isfinite(cross_entropy(z32, np.float32(target)))
+    assert np.isfinite(cross_entropy(SEED_Z, np.float32(target)))
+    check(ValueError, lambda: cross_entropy(z32, target), "summing to 1.0001")
     check(ValueError, lambda: cross_entropy(SEED_Z, target), "summing to 1.0001")
 
 
@@ -399,7 +402,7 @@ def test_softmax_jacobian_needs_one_vector(z):
     check(
         ValueError,
         lambda: softmax_jacobian(z),
-        f"softmax_jacobian: z must be 1-D (one vector of logits), got shape {shape}",
+        f"softmax_jacobian: z must be a non-empty 1-D vector of logits, got shape {shape}",
     )
 
 
