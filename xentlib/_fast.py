@@ -1,6 +1,6 @@
 """The fast route of cross-entropy with integer labels: the training step, machinery and all.
 
-Contract: :func:`cross_entropy` takes a 2-D C-contiguous float32 or float64 batch ``z``, valid
+Contract: :func:`cross_entropy` takes a 2-D float32 or float64 batch ``z`` (any layout), valid
 integer ``labels`` and the factor ``scale`` of the gradient's rows (``1/N`` for a mean), and
 returns the per-sample losses and the gradient ``scale * (q - y)``, in ``z``'s dtype. It
 computes the rows it can prove safe and hands every other row to the algebra
@@ -10,9 +10,10 @@ How it saves time without losing a digit:
 
 - **No shift.** The max-shift ``z - m`` is there only to keep ``exp`` from overflowing; it costs
   a pass and a rounding error. Here ``exp(z)`` is taken directly, its argument exact, and a row is
-  kept only if that was provably harmless: its sum ``s`` of exponentials lies in
-  ``[1, finfo.max]`` (nothing overflowed, NaN fails too; and since ``s >= 1``, an exponential
-  lost to underflow belongs to a probability that underflows as well). With ``k`` the argmax,
+  kept only if that was provably harmless: its sum ``s`` of exponentials is at most
+  ``finfo.max`` (nothing overflowed; NaN fails too) and either at least 1 (then an exponential
+  lost to underflow belongs to a probability that underflows as well) or positive with no
+  exponential below the normal range (none lost any precision). With ``k`` the argmax,
   ``e_k = exp(z_k)`` and ``u`` the sum of the others, ``t = u / e_k`` is the ``t`` of
   ``_algebra.shifted`` and the same algebra applies. ``e_k`` and every per-row number are
   computed in float64 from ``z``, so the largest term of ``s`` carries no error of float32's
@@ -21,8 +22,8 @@ How it saves time without losing a digit:
   (argmax, exp, row sums, the scaling by ``scale / s``), all in cache. The exponentials are
   written straight into the gradient, the one allocation the size of ``z``.
 - **Chunks.** The per-row bookkeeping (the entries at the argmax and the label, the loss, the
-  safety check) is done for chunks of at least ``CHUNK_ROWS`` rows at once, which keeps the
-  number of numpy calls per row small, and the memory of those numbers bounded whatever N is.
+  safety check) is done for chunks of up to ``CHUNK_ROWS`` rows (several blocks) at once, which
+  keeps the number of numpy calls per row small and the memory of those numbers bounded.
 - **Threads.** A batch of ``PARALLEL_MIN_SIZE`` logits or more is shared, chunk by chunk, among
   ``threads()`` threads: numpy releases the GIL inside each pass, and no row's result depends on
   which thread computes it.
@@ -39,8 +40,9 @@ from ._algebra import at_the_max, cross_entropy_rows, shifted
 # A float32 block and its gradient fill a 2 MiB L2 cache; blocks of 1/4 to 4 times this size were
 # measured: smaller ones pay more per-block overhead (a dozen numpy calls), larger ones spill.
 BLOCK_SIZE = 1 << 18
-# Rows per chunk of per-row bookkeeping, at least (a chunk is never smaller than a block).
-CHUNK_ROWS = 1 << 14
+# Rows per chunk of per-row bookkeeping, at most: its dozen float64 numbers per row then take
+# ~1 MB whatever N is (with two classes, batch-wide ones took 14 times the gradient).
+CHUNK_ROWS = 1 << 13
 # Handing work to a thread and taking turns at the GIL cost more than they save below this many
 # logits: two threads took 1.8 times the time of one at 2**16 float32 logits, 0.8 times at 2**18.
 PARALLEL_MIN_SIZE = 1 << 18
@@ -71,14 +73,17 @@ def threads():
     return min(count, usable_cpus())
 
 
-def cross_entropy(z, labels, want_loss, want_grad, scale):
-    """``(loss, grad)`` of a 2-D batch, ``grad`` already multiplied by ``scale`` (see above)."""
+def cross_entropy(z, labels, want_loss, want_grad, scale, workers):
+    """``(loss, grad)`` of a 2-D batch, ``grad`` already multiplied by ``scale`` (see above),
+    on up to ``workers`` threads (``threads()``)."""
     n, c = z.shape
     loss = np.empty(n, dtype=z.dtype) if want_loss else None
-    grad = np.empty_like(z) if want_grad else None
-    workers = threads() if z.size >= PARALLEL_MIN_SIZE else 1
-    block = max(1, BLOCK_SIZE // c)
-    chunk = max(block, min(CHUNK_ROWS, -(-n // (4 * workers)) if workers > 1 else CHUNK_ROWS))
+    grad = np.empty((n, c), dtype=z.dtype) if want_grad else None
+    workers = workers if z.size >= PARALLEL_MIN_SIZE else 1
+    block = max(1, min(BLOCK_SIZE // c, CHUNK_ROWS))
+    # With threads, at least four chunks per thread, so that a thread slow to start leaves its
+    # share to the others.
+    chunk = max(block, min(CHUNK_ROWS, -(-n // (4 * workers))))
     unsafe = []  # row indices, appended to by each chunk (list.append is atomic)
 
     def run(starts):
@@ -101,7 +106,9 @@ def cross_entropy(z, labels, want_loss, want_grad, scale):
 
 def _chunk(z, labels, loss, grad, scratch, scale, block, rows, unsafe):
     """Rows ``rows`` of :func:`cross_entropy`: the blocks' four passes, then the per-row work."""
-    z_c, y = z[rows], labels[rows].astype(np.intp, copy=False)
+    # Rows are read through flat indices: a chunk of a non-contiguous z is copied, a chunk at a
+    # time (a Fortran-ordered batch costs no copy of the whole).
+    z_c, y = np.ascontiguousarray(z[rows]), labels[rows].astype(np.intp, copy=False)
     n, c = z_c.shape
     k, e_k, u = np.empty(n, dtype=np.intp), np.empty(n), np.empty(n)
     for start in range(0, n, block):
@@ -109,7 +116,13 @@ def _chunk(z, labels, loss, grad, scratch, scale, block, rows, unsafe):
         out = grad[rows][part] if grad is not None else scratch[: len(k[part])]
         _exp_block(z_c[part], out, k[part], e_k[part], u[part], scale if grad is not None else None)
     s = e_k + u
-    safe = (s >= 1) & (s <= np.finfo(z.dtype).max)  # False for inf and NaN
+    info = np.finfo(z.dtype)
+    safe = (s >= 1) & (s <= info.max)  # False for inf and NaN
+    # A row with s < 1 is safe too if no exponential fell below the normal range, where it
+    # would lose relative precision.
+    small = np.flatnonzero((s > 0) & (s < 1))
+    if small.size:
+        safe[small] = z_c[small].min(axis=1) > np.log(info.smallest_normal)
     if not safe.all():
         unsafe.append(np.flatnonzero(~safe) + rows.start)
     # Flat positions of each row's argmax and label: 1-D take/put are ~3x faster than z[r, k].
@@ -142,8 +155,8 @@ def _exp_block(z, out, k, e_k, u, scale):
     np.exp(z, out=out)
     flat[at_k] = 0
     row_sums(out, out=u)
-    if scale is not None:
-        out *= (scale / (e_k + u)).astype(out.dtype)[:, None]
+    if scale is not None:  # each e_j times scale / s, multiplied in float64, rounded once
+        np.multiply(out, (scale / (e_k + u))[:, None], out=out, casting="same_kind")
 
 
 def row_sums(e, out=None):

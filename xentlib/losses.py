@@ -80,9 +80,10 @@ def _cross_entropy(z, labels, probs, want_loss, want_grad, scale):
     The fast route takes float32 and float64 batches with integer labels; every other case
     (one sample, probability targets, float16, long double) is the algebra alone.
     """
+    workers = _fast.threads()  # a bad XENTLIB_NUM_THREADS is refused whatever the batch
     with np.errstate(under="ignore"):  # a probability below the smallest float is one
         if labels is not None and z.ndim == 2 and z.dtype in (np.float32, np.float64):
-            return _fast.cross_entropy(np.ascontiguousarray(z), labels, want_loss, want_grad, scale)
+            return _fast.cross_entropy(z, labels, want_loss, want_grad, scale, workers)
         if probs is not None:
             probs = probs.astype(working_dtype(z.dtype), copy=False)
         loss, grad = cross_entropy_rows(*shifted(z), labels, probs, want_grad)
