@@ -714,6 +714,8 @@ def logsumexp_condition(z):
     >>> from xentlib import reference
     >>> float(reference.logsumexp_condition([0.0, 0.0]))
     0.0
+    >>> float(reference.logsumexp_condition([-1.0, -1.0]))  # -1 + ln 2: |z| q sums to 1
+    3.258891353270929
     >>> bool(reference.logsumexp_condition(np.float32([-np.log(2), -np.log(2)])) > 1e8)
     True
     """
@@ -732,7 +734,10 @@ def logsumexp_condition(z):
                 for v, p in zip(row, row_q, strict=True)
                 if p != 0
             )
-            kappa.append(np.inf if value == 0 and weight else float(weight / abs(mp.mpf(value))))
+            if weight == 0:  # every weighted logit is 0: the result does not move
+                kappa.append(0.0)
+            else:
+                kappa.append(np.inf if value == 0 else float(weight / abs(mp.mpf(value))))
     return np.array(kappa).reshape(z.shape[:-1])[()]
 
 
