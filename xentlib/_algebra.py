@@ -39,13 +39,30 @@ def difference_and_error(a, b):
     return hi, lo
 
 
+def at(a, k):
+    """``a[..., k]`` row by row: the entry at index ``k`` (shape ``a.shape[:-1] + (1,)``) of
+    each row of the C-contiguous ``a``, as a view-free gather on the flat array."""
+    return a.reshape(-1)[_flat(a, k)]
+
+
+def put(a, k, values):
+    """``a[..., k] = values`` row by row (the counterpart of :func:`at`)."""
+    a.reshape(-1)[_flat(a, k)] = values
+
+
+def _flat(a, k):
+    return np.arange(0, a.size, a.shape[-1]).reshape(k.shape) + k
+
+
 def shifted(z, axis=-1):
     """The pieces ``(m, k, d, e, t)`` of ``z`` along ``axis``, in ``working_dtype(z.dtype)``.
 
-    - ``m``: the row maximum and ``k`` the index of its first occurrence (length-1 axis kept);
+    ``axis`` is moved last: every piece has the class axis last (length 1 for ``m``, ``k``, ``t``).
+
+    - ``m``: the row maximum and ``k`` the index of its first occurrence;
     - ``d = z - m``, all <= 0 and exactly 0 at ``k``;
     - ``e = exp(d)``, exactly 1 at ``k``;
-    - ``t``: the sum of ``e`` *without* the term at ``k`` (length-1 axis kept).
+    - ``t``: the sum of ``e`` *without* the term at ``k``.
 
     ``t`` is kept apart from ``s = 1 + t`` because for a confident row ``t`` is tiny and
     rounding ``1 + t`` throws its digits away: ``log1p(t)`` and ``t / (1 + t)`` keep them.
@@ -60,9 +77,9 @@ def shifted(z, axis=-1):
     results NaN); a single ``+inf`` gets ``t = 0`` and all the mass; two ``+inf`` or a NaN give a
     NaN ``t``.
     """
-    w = z.astype(working_dtype(z.dtype), copy=False)
-    k = np.argmax(w, axis=axis, keepdims=True)
-    m = np.take_along_axis(w, k, axis=axis)
+    w = np.ascontiguousarray(np.moveaxis(z, axis, -1), dtype=working_dtype(z.dtype))
+    k = np.argmax(w, axis=-1, keepdims=True)
+    m = at(w, k)
     # Overflow, NaN and underflow here are the answer (a +-inf logit, a NaN row, a probability
     # below the smallest float), not an accident: never the caller's np.errstate's business.
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):
@@ -71,13 +88,13 @@ def shifted(z, axis=-1):
             d, lo = difference_and_error(w, shift)
         else:  # computed wider: z - m is exact wherever exp(z - m) matters
             d, lo = w - shift, None
-        np.put_along_axis(d, k, 0, axis=axis)
+        put(d, k, 0)
         e = np.exp(d)
         if lo is not None:
             e += e * lo
-        np.put_along_axis(e, k, 0, axis=axis)
-        t = e.sum(axis=axis, keepdims=True)
-        np.put_along_axis(e, k, 1, axis=axis)
+        put(e, k, 0)
+        t = e.sum(axis=-1, keepdims=True)
+        put(e, k, 1)
     return m, k, d, e, t
 
 
@@ -100,22 +117,23 @@ def cross_entropy_rows(m, k, d, e, t, labels=None, probs=None, want_grad=True):
     log1p_t = np.log1p(t)  # log(sum_j e^(z_j - m)), every digit kept when t is tiny
     if labels is not None:
         y = labels[..., None]
-        loss = log1p_t - np.take_along_axis(d, y, axis=-1)  # logsumexp(z) - z_y: both >= 0
+        loss = log1p_t - at(d, y)  # logsumexp(z) - z_y: both terms >= 0
         y_k = (y == k).astype(t.dtype)  # the target's mass at the largest logit
     else:
         with np.errstate(invalid="ignore"):  # 0 * inf at a masked class without target mass
             terms = np.where(probs != 0, probs * (log1p_t - d), 0)
         loss = terms.sum(axis=-1, keepdims=True)
-        y_k = np.take_along_axis(probs, k, axis=-1)
+        y_k = at(probs, k)
     no_distribution = m == -np.inf  # every logit -inf
     loss = np.where(no_distribution, np.nan, loss)[..., 0]
     if not want_grad:
         return loss, None
     grad = e / (1 + t)  # q = softmax(z)
     if labels is not None:
-        np.put_along_axis(grad, y, np.take_along_axis(grad, y, axis=-1) - 1, axis=-1)
+        put(grad, y, at(grad, y) - 1)
     else:
         grad -= probs
-    np.put_along_axis(grad, k, at_the_max(y_k, t), axis=-1)  # q_k - y_k, which would cancel
-    grad[np.broadcast_to(no_distribution, grad.shape)] = np.nan
+    put(grad, k, at_the_max(y_k, t))  # q_k - y_k, which would cancel
+    if no_distribution.any():
+        grad[np.broadcast_to(no_distribution, grad.shape)] = np.nan
     return loss, grad

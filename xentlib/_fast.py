@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._algebra import at_the_max, cross_entropy_rows, shifted
+from ._algebra import at_the_max, cross_entropy_rows, rounded, shifted
 
 # A float32 block and its gradient fill a 2 MiB L2 cache; blocks of 1/4 to 4 times this size were
 # measured: smaller ones pay more per-block overhead (a dozen numpy calls), larger ones spill.
@@ -98,9 +98,9 @@ def cross_entropy(z, labels, want_loss, want_grad, scale, workers):
         rows = np.concatenate(unsafe)
         loss_u, grad_u = cross_entropy_rows(*shifted(z[rows]), labels[rows], None, want_grad)
         if want_loss:
-            loss[rows] = loss_u
+            loss[rows] = rounded(loss_u, z.dtype)
         if want_grad:
-            grad[rows] = grad_u * scale
+            grad[rows] = rounded(grad_u * scale, z.dtype)
     return loss, grad
 
 

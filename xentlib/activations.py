@@ -152,7 +152,7 @@ def logsumexp(z, axis=-1, keepdims=False):
     # A row with a +inf logit: +inf, whatever else it holds (m + log1p(t) would be inf + NaN
     # when two logits are +inf).
     out = rounded(np.where(m == np.inf, np.inf, m + np.log1p(t)), z.dtype)
-    return out if keepdims else np.squeeze(out, axis=axis)[()]
+    return np.moveaxis(out, -1, axis) if keepdims else out[..., 0][()]
 
 
 def log_softmax(z, axis=-1):
@@ -204,7 +204,7 @@ def log_softmax(z, axis=-1):
     """
     z, axis = v.logits_along(z, axis, "log_softmax")
     m, _, d, _, t = shifted(z, axis)
-    return rounded(_no_distribution(d - np.log1p(t), m), z.dtype)
+    return np.moveaxis(rounded(_no_distribution(d - np.log1p(t), m), z.dtype), -1, axis)
 
 
 def softmax(z, axis=-1):
@@ -253,7 +253,7 @@ def softmax(z, axis=-1):
     z, axis = v.logits_along(z, axis, "softmax")
     m, _, _, e, t = shifted(z, axis)
     with np.errstate(under="ignore"):  # a probability below the smallest float is 0
-        return rounded(_no_distribution(e / (1 + t), m), z.dtype)
+        return np.moveaxis(rounded(_no_distribution(e / (1 + t), m), z.dtype), -1, axis)
 
 
 def softmax_jacobian(z):

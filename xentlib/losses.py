@@ -85,7 +85,7 @@ def _cross_entropy(z, labels, probs, want_loss, want_grad, scale):
         if labels is not None and z.ndim == 2 and z.dtype in (np.float32, np.float64):
             return _fast.cross_entropy(z, labels, want_loss, want_grad, scale, workers)
         if probs is not None:
-            probs = probs.astype(working_dtype(z.dtype), copy=False)
+            probs = np.ascontiguousarray(probs, dtype=working_dtype(z.dtype))
         loss, grad = cross_entropy_rows(*shifted(z), labels, probs, want_grad)
         if grad is not None and scale != 1:
             grad *= scale
