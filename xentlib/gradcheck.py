@@ -9,7 +9,12 @@ def numerical_gradient(f, x, eps=1e-6):
     r"""The gradient of a scalar function ``f`` at ``x`` by central differences.
 
     .. math:: \frac{\partial f}{\partial x_i} \approx
-              \frac{f(x + \varepsilon e_i) - f(x - \varepsilon e_i)}{2 \varepsilon}
+              \frac{f(x + h_i e_i) - f(x - h_i e_i)}{(x_i + h_i) - (x_i - h_i)},
+              \qquad h_i = \varepsilon \max(1, |x_i|)
+
+    The step grows with :math:`|x_i|` (a fixed step is lost in rounding at large :math:`x_i`),
+    and the quotient divides by the step actually taken, :math:`(x_i + h_i) - (x_i - h_i)`,
+    not by :math:`2 h_i`, which rounding may have changed.
 
     Parameters
     ----------
@@ -19,9 +24,10 @@ def numerical_gradient(f, x, eps=1e-6):
         The point, any shape; computed in float64 whatever its dtype (float32 steps are too
         coarse for a useful check).
     eps : float, optional
-        The step :math:`\varepsilon > 0`. The truncation error is :math:`O(\varepsilon^2)` and
-        the rounding error :math:`O(u / \varepsilon)`; ``1e-6`` balances them for float64
-        functions of moderate curvature (about 10 correct digits).
+        The relative step :math:`\varepsilon`, at least float64's machine epsilon
+        (:math:`2.2 \times 10^{-16}`; a smaller step is lost in rounding). The truncation error
+        is :math:`O(\varepsilon^2)` and the rounding error :math:`O(u / \varepsilon)`; ``1e-6``
+        balances them for float64 functions of moderate curvature (about 10 correct digits).
 
     Returns
     -------
@@ -34,7 +40,8 @@ def numerical_gradient(f, x, eps=1e-6):
     TypeError
         ``f`` is not callable, or ``x`` is not numeric.
     ValueError
-        ``eps`` is not a positive finite number, or ``f`` does not return a real scalar.
+        ``eps`` is not a finite number of at least 2.2e-16, a step vanishes in rounding (an
+        infinite ``x_i``), or ``f`` does not return a real scalar.
 
     Examples
     --------
@@ -46,18 +53,30 @@ def numerical_gradient(f, x, eps=1e-6):
     if not callable(f):
         raise TypeError(f"numerical_gradient: f must be callable, got {f!r}")
     real = isinstance(eps, (int, float, np.integer, np.floating)) and not isinstance(eps, bool)
-    if not real or not eps > 0 or not np.isfinite(eps):
-        raise ValueError(f"numerical_gradient: eps must be a positive finite number, got {eps!r}")
+    smallest = np.finfo(np.float64).eps
+    if not real or not np.isfinite(eps) or not eps >= smallest:
+        raise ValueError(
+            f"numerical_gradient: eps must be a finite number of at least {smallest:.3g} "
+            f"(float64's machine epsilon; a smaller relative step is lost in rounding), "
+            f"got {eps!r}"
+        )
     x = np.array(as_float_array(x, "x", "numerical_gradient"), dtype=np.float64)  # a copy
     grad = np.empty_like(x)
     for i in np.ndindex(x.shape):
         original = x[i]
-        x[i] = original + eps
+        step = eps * max(1.0, abs(original))
+        above, below = original + step, original - step
+        if not above - below > 0:
+            raise ValueError(
+                f"numerical_gradient: the step at x{list(i)} = {original!r} vanishes "
+                f"(x + h = {above!r}, x - h = {below!r}): eps {eps!r} is too small for it"
+            )
+        x[i] = above
         f_plus = _scalar(f(x))
-        x[i] = original - eps
+        x[i] = below
         f_minus = _scalar(f(x))
         x[i] = original
-        grad[i] = (f_plus - f_minus) / (2 * eps)
+        grad[i] = (f_plus - f_minus) / (above - below)  # the step actually taken
     return grad
 
 
