@@ -20,7 +20,7 @@ Each reference is an :class:`Exact` pair ``(hi, lo)`` of float64 arrays with ``h
 the exact value to about 100 bits, which lets :func:`ulp_error` measure errors far below one
 float64 ulp without touching mpmath again.
 
-The ulp of an exact real ``x`` in a binary floating-point format with ``p`` significand bits is
+The ulp of an exact real ``x`` in a binary floating-point format with ``p`` significand bits is ::
 
     ulp(x) = 2 ** (max(floor(log2 |x|), emin) - p + 1),
 
