@@ -75,3 +75,80 @@ if __name__ == "__main__":
     print(contenders.versions())
     print()
     print(table(contenders.available()))
+
+
+# --- ill-conditioned problems: the error next to the condition number --------------------------
+
+
+def _near_zero_logsumexp_rows(rng):
+    """float64 rows whose log-sum-exp is near 0: ``-log C`` plus noise of size ``10**-k``."""
+    rows = [
+        ("[-ln 2, -ln 2]", np.full(2, -np.log(2))),
+        ("[-ln 3] * 3", np.full(3, -np.log(3))),
+        ("issue 9's row", np.array([-14.656211, -2.185245, -np.inf, -0.11740191])),
+    ]
+    for c in (2, 10, 1000):
+        for k in (4, 8, 12):
+            noise = rng.standard_normal(c) * 10.0**-k
+            rows.append((f"-ln {c} + N(0, 1e-{k})", -np.log(c) + noise))
+    return rows
+
+
+def _target_near_q_rows(rng):
+    """``(name, z, y)``: 10 random logits and a probability target ``y`` about ``δ`` from ``q``
+    (relatively), normalised to sum to 1."""
+    z = rng.standard_normal(10) * 3
+    q = reference.softmax(z).hi
+    rows = []
+    for delta in (0.0, 1e-15, 1e-12, 1e-8, 1e-4, 1e-1):
+        y = q * (1 + delta * rng.choice([-1.0, 1.0], 10))
+        y /= y.sum()  # a target sums to 1
+        rows.append((f"y = q (1 ± {delta:g})", z, y))
+    return rows
+
+
+def ill_conditioned_table(impls, seed=0):
+    """float64 logsumexp near 0 and ``q - y`` at a probability target near ``q``: each row's
+    condition number (``reference.logsumexp_condition``, ``reference.cross_entropy_grad_condition``)
+    next to each contender's error in ulp. A backward-stable result is off by about κ ulp."""
+    rng = np.random.default_rng(seed)
+    names = list(impls)
+    lines = []
+    header = f"{'logsumexp, float64':<28}{'exact':>12}{'κ':>10}" + "".join(
+        f"{n:>17}" for n in names
+    )
+    lines += [header, "-" * len(header)]
+    with np.errstate(all="ignore"):
+        for name, z in _near_zero_logsumexp_rows(rng):
+            exact = reference.logsumexp(z)
+            kappa = float(reference.logsumexp_condition(z))
+            errs = [
+                float(reference.ulp_error(impl["logsumexp"](z[None])[0], exact, np.float64))
+                for impl in impls.values()
+            ]
+            lines.append(
+                f"{name:<28}{float(exact.hi):>12.3g}{kappa:>10.2g}"
+                + "".join(f"{_cell(e):>17}" for e in errs)
+            )
+        lines.append("")
+        header = f"{'softmax(z) - y, float64':<28}{'max |q-y|':>12}{'max κ':>10}"
+        header += "".join(f"{n:>17}" for n in names)
+        lines += [header, "-" * len(header)]
+        for name, z, y in _target_near_q_rows(rng):
+            exact = reference.cross_entropy_grad(z, y)
+            kappa = reference.cross_entropy_grad_condition(z, y)
+            errs = []
+            for impl_name, impl in impls.items():
+                if impl_name == "xentlib":
+                    import xentlib
+
+                    grad = xentlib.cross_entropy_grad(z, y, reduction="sum")
+                else:  # what their cross-entropy's backward computes: softmax(z) - y
+                    grad = impl["softmax"](z[None])[0] - y
+                errs.append(float(reference.ulp_error(grad, exact, np.float64).max()))
+            lines.append(
+                f"{name:<28}{np.abs(exact.hi).max():>12.3g}{kappa.max():>10.2g}"
+                + "".join(f"{_cell(e):>17}" for e in errs)
+            )
+    lines.append("")
+    return "\n".join(lines)

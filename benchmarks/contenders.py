@@ -9,12 +9,15 @@ Every function takes numpy arrays in the dtype under test and returns numpy arra
   that the speed table times;
 - ``sigmoid(x)``, ``binary_cross_entropy_with_logits(x, y)`` (elementwise).
 
+``cross_entropy_with_grad`` also takes a single row (a 1-D ``z`` and one integer label).
+
 "naive numpy" is the textbook form; "max-shift numpy" is the standard stable form that PyTorch,
 JAX and scipy implement (subtract the row maximum, then ``log(sum(exp))``). PyTorch and JAX are
-optional: ``available()`` lists what is installed.
+optional: ``available()`` lists what is installed. The thread settings ("xentlib, 1 thread",
+"torch, 1 thread") are made by ``make`` in the process that times them (speed.py): xentlib reads
+``XENTLIB_NUM_THREADS`` from that process's environment.
 """
 
-import contextlib
 import os
 
 import numpy as np
@@ -22,7 +25,6 @@ import scipy
 import scipy.special as sp
 
 import xentlib
-from xentlib import _core
 
 
 def _onehot_minus(p, labels):
@@ -43,6 +45,10 @@ def _naive():
 
     def with_grad(z, labels):
         p = softmax(z)
+        if z.ndim == 1:
+            loss = -np.log(p[labels])
+            p[labels] -= 1
+            return loss, p
         loss = -np.log(p[np.arange(z.shape[0]), labels]).mean()
         return loss, _onehot_minus(p, labels) / z.shape[0]
 
@@ -88,6 +94,10 @@ def _max_shift():
 
     def with_grad(z, labels):
         _, d, e, s = parts(z)
+        if z.ndim == 1:
+            g = e / s
+            g[labels] -= 1
+            return np.log(s[0]) - d[labels], g
         rows = np.arange(z.shape[0])
         loss = (np.log(s)[:, 0] - d[rows, labels]).mean()
         return loss, _onehot_minus(e / s, labels) / z.shape[0]
@@ -113,6 +123,10 @@ def _max_shift():
 
 def _scipy():
     def with_grad(z, labels):
+        if z.ndim == 1:
+            g = sp.softmax(z)
+            g[labels] -= 1
+            return -sp.log_softmax(z)[labels], g
         rows = np.arange(z.shape[0])
         loss = -sp.log_softmax(z, axis=-1)[rows, labels].mean()
         return loss, _onehot_minus(sp.softmax(z, axis=-1), labels) / z.shape[0]
@@ -154,7 +168,8 @@ def _torch(torch):
     import torch.nn.functional as F
 
     def t(a):
-        return torch.from_numpy(np.ascontiguousarray(a))
+        a = np.asarray(a)  # a single label stays 0-d (np.ascontiguousarray would make it 1-d)
+        return torch.from_numpy(a if a.ndim == 0 else np.ascontiguousarray(a))
 
     def grad_of(z, labels, reduction):
         zt = t(z).requires_grad_(True)
@@ -180,45 +195,6 @@ def _torch(torch):
             t(x), t(y), reduction="none"
         ).numpy(),
     }
-
-
-def _each_call_within(context, impl):
-    """``impl`` with every call made inside ``context()``."""
-
-    def wrapped(func):
-        def call(*args):
-            with context():
-                return func(*args)
-
-        return call
-
-    return {name: wrapped(func) for name, func in impl.items()}
-
-
-@contextlib.contextmanager
-def _torch_one_thread(torch):
-    """PyTorch with one intra-op thread: on a busy machine its default threads can wait on each
-    other (the other cores are taken), so both settings are shown."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-@contextlib.contextmanager
-def _xentlib_one_thread():
-    """xentlib with ``XENTLIB_NUM_THREADS=1``: what its threads add, shown beside it."""
-    saved = os.environ.get("XENTLIB_NUM_THREADS")
-    os.environ["XENTLIB_NUM_THREADS"] = "1"
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ["XENTLIB_NUM_THREADS"]
-        else:
-            os.environ["XENTLIB_NUM_THREADS"] = saved
 
 
 def _jax(jax):
@@ -252,31 +228,82 @@ def _jax(jax):
     }
 
 
+def _optional(module):
+    try:
+        return __import__(module)
+    except ImportError:
+        return None
+
+
+# The contenders of the speed table, in order; "1 thread" variants are made in their own process.
+SPEED_CONTENDERS = [
+    "xentlib",
+    "xentlib, 1 thread",
+    "naive numpy",
+    "max-shift numpy",
+    "scipy",
+    "torch",
+    "torch, 1 thread",
+    "fresh copy",
+]
+
+
+def installed(name):
+    """Whether contender ``name`` can run here (PyTorch and JAX are optional)."""
+    library = name.split(",")[0]
+    return library not in ("torch", "jax") or _optional(library) is not None
+
+
+def make(name):
+    """The implementation of contender ``name``, with its thread setting applied to this process.
+
+    "xentlib, 1 thread" expects ``XENTLIB_NUM_THREADS=1`` in this process's environment (the
+    speed driver sets it); "torch, 1 thread" sets PyTorch's intra-op threads to 1; "fresh copy"
+    is ``z.copy()``, the least work any function that returns the gradient must do.
+    """
+    if name in ("xentlib", "xentlib, 1 thread"):
+        want = "1" if name.endswith("1 thread") else None
+        if os.environ.get("XENTLIB_NUM_THREADS") != want:
+            raise RuntimeError(f"{name}: XENTLIB_NUM_THREADS should be {want or 'unset'}")
+        return _xentlib()
+    if name == "naive numpy":
+        return _naive()
+    if name == "max-shift numpy":
+        return _max_shift()
+    if name == "scipy":
+        return _scipy()
+    if name in ("torch", "torch, 1 thread"):
+        torch = _optional("torch")
+        if name.endswith("1 thread"):
+            torch.set_num_threads(1)
+        return _torch(torch)
+    if name == "jax":
+        return _jax(_optional("jax"))
+    if name == "fresh copy":
+        return {"cross_entropy_with_grad": lambda z, labels: z.copy()}
+    raise ValueError(f"unknown contender {name!r}")
+
+
 def available():
-    """``{name: implementation}`` for xentlib, the numpy forms, scipy and what else is installed."""
-    impls = {
-        "xentlib": _xentlib(),
-        "xentlib, 1 thread": _each_call_within(_xentlib_one_thread, _xentlib()),
-        "naive numpy": _naive(),
-        "max-shift numpy": _max_shift(),
-        "scipy": _scipy(),
-    }
-    try:
-        import torch
-    except ImportError:
-        pass
-    else:
-        impls["torch"] = _torch(torch)
-        impls["torch, 1 thread"] = _each_call_within(
-            lambda: _torch_one_thread(torch), impls["torch"]
-        )
-    try:
-        import jax
-    except ImportError:
-        pass
-    else:
-        impls["jax"] = _jax(jax)
+    """``{name: implementation}`` for xentlib, the numpy forms, scipy and what else is installed,
+    in this process (for the accuracy table: thread settings change timings, not results)."""
+    names = ["xentlib", "naive numpy", "max-shift numpy", "scipy", "torch", "jax"]
+    impls = {}
+    for name in names:
+        if name == "xentlib":
+            impls[name] = _xentlib()
+        elif installed(name):
+            impls[name] = make(name)
     return impls
+
+
+def xentlib_threads():
+    """What xentlib's thread count is, as the environment says (it is read at each call)."""
+    setting = os.environ.get("XENTLIB_NUM_THREADS")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if setting is None:
+        return f"XENTLIB_NUM_THREADS unset: one thread per usable CPU, {cpus}"
+    return f"XENTLIB_NUM_THREADS={setting}, {cpus} usable CPUs"
 
 
 def versions():
@@ -284,18 +311,13 @@ def versions():
     parts = [
         f"numpy {np.__version__}",
         f"scipy {scipy.__version__}",
-        f"xentlib {xentlib.__version__} ({_core.threads()} threads)",
+        f"xentlib {xentlib.__version__} ({xentlib_threads()})",
     ]
-    try:
-        import torch
-    except ImportError:
+    torch = _optional("torch")
+    if torch is None:
         parts.append("torch: not installed")
     else:
-        parts.append(f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
-    try:
-        import jax
-    except ImportError:
-        parts.append("jax: not installed")
-    else:
-        parts.append(f"jax {jax.__version__}")
+        parts.append(f"torch {torch.__version__} ({torch.get_num_threads()} threads by default)")
+    jax = _optional("jax")
+    parts.append("jax: not installed" if jax is None else f"jax {jax.__version__}")
     return ", ".join(parts)

@@ -1,6 +1,6 @@
 """``make bench``: the speed and accuracy tables of xentlib and its peers, from one run.
 
-Usage: python benchmarks/run.py [--quick] [--only speed|accuracy]
+Usage: python benchmarks/run.py [--quick] [--only speed|memory|accuracy]
 
 PyTorch and JAX are compared when they are installed in the running environment (they are never
 xentlib dependencies); see the README's "Performance" section for a CPU-only setup.
@@ -34,33 +34,42 @@ def machine():
 
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds, smaller suite")
-    parser.add_argument("--only", choices=["speed", "accuracy"])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: fewer rounds and cases")
+    parser.add_argument("--only", choices=["speed", "memory", "accuracy"])
     args = parser.parse_args(argv)
-    impls = contenders.available()
     print(f"Machine: {machine()}")
     print(f"Versions: {contenders.versions()}")
     print(f"THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')}\n")
-    if args.only != "accuracy":
+    if args.only in (None, "speed"):
         start = time.perf_counter()
-        print("Speed: cross_entropy_with_grad(z, labels), loss and gradient (mean reduction).")
-        print("Per call: median and min - max over interleaved rounds; median / xentlib's median.")
-        print("Timings vary run to run; compare the ratios.\n")
-        print(speed.table(impls, rounds=5 if args.quick else 15))
-        print(f"\n({time.perf_counter() - start:.0f} s)\n")
-        print("Memory: peak allocation during one call at 4096x1000, / the gradient's size.\n")
-        print(speed.memory_table(impls))
-        print()
-    if args.only != "speed":
+        names = [n for n in contenders.SPEED_CONTENDERS if contenders.installed(n)]
+        shapes = [(3,), (4096, 1000)] if args.quick else speed.SHAPES
+        print("Speed: cross_entropy_with_grad(z, labels), loss and gradient (mean reduction);")
+        print("(3,) is a single row and one label. Each contender in its own process, the")
+        print("processes alternating; per call: median and min - max over the rounds (each round")
+        print(
+            "one process's median of 5 batches); median / xentlib's median. Compare the ratios.\n"
+        )
+        dtypes = ("float32",) if args.quick else ("float32", "float64")
+        print(speed.table(names, shapes=shapes, dtypes=dtypes, rounds=2 if args.quick else 5))
+        print(f"({time.perf_counter() - start:.0f} s)\n")
+    if args.only in (None, "memory"):
+        start = time.perf_counter()
+        shapes = [(64, 10), (4096, 1000), (10**6, 2)] if args.quick else speed.MEMORY_SHAPES
+        print("Memory: tracemalloc's peak during one call / the gradient's size.\n")
+        print(speed.memory_table(shapes))
+        print(f"({time.perf_counter() - start:.0f} s)\n")
+    if args.only in (None, "accuracy"):
         start = time.perf_counter()
         print("Accuracy: max error in ulp of the output dtype against mpmath at 50 digits")
-        print(
-            "(0.5 = correctly rounded; 'nan/inf' = NaN or inf where the exact value is finite).\n"
-        )
+        print("(xentlib.reference) over the well-conditioned suite (xentlib.reference.suite);")
+        print("0.5 = correctly rounded; 'nan/inf' = NaN or inf where the exact value is finite.\n")
+        impls = contenders.available()
         with np.errstate(all="ignore"):
-            # One PyTorch column: its thread count changes timings, not results.
-            same_results = {n: impl for n, impl in impls.items() if "1 thread" not in n}
-            print(accuracy.table(same_results, small=args.quick))
+            print(accuracy.table(impls, small=args.quick))
+            print("Ill-conditioned (float64): error in ulp next to the condition number κ; a")
+            print("backward-stable result is off by about κ ulp, whatever its algorithm.\n")
+            print(accuracy.ill_conditioned_table(impls))
         print(f"({time.perf_counter() - start:.0f} s)")
 
 
