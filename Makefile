@@ -8,11 +8,12 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 LABSTAMP := $(VENV)/.installed-lab
 
-.PHONY: help setup book test lint format lab bench mutation drift lock clean
+.PHONY: help setup book pdf test lint format lab bench mutation drift lock clean
 
 help:
 	@echo "make book      set up .venv and build the HTML book into _build/html"
-	@echo "make test      set up .venv and run every test (lint, unit, doctests, nbval, browser)"
+	@echo "make pdf       build the PDF edition into _build/latex/xent.pdf (needs TeX: see the README)"
+	@echo "make test      set up .venv and run every test (lint, unit, doctests, nbval, browser, PDF)"
 	@echo "make lab       open the chapters in JupyterLab"
 	@echo "make bench     print the speed and accuracy tables"
 	@echo "make mutation  mutation-test xentlib against the unit tests"
@@ -44,9 +45,37 @@ $(BOOKSTAMP): $(STAMP) $(BOOK_INPUTS)
 	$(BIN)/jupyter-book build . --all --warningiserror --keep-going
 	touch $@
 
+# The PDF edition, from the same inputs and committed outputs as the HTML book, with the same stamp
+# logic. After the HTML book (order only): both builds share _build/.doctrees.
+PDF := _build/latex/xent.pdf
+PDFSTAMP := _build/.pdf-stamp
+ifeq ($(wildcard $(PDF)),)
+$(shell rm -f $(PDFSTAMP))
+endif
+TEX_PACKAGES := texlive-xetex texlive-latex-extra texlive-fonts-recommended fonts-freefont-otf latexmk xindy
+MISSING_TEX := $(strip $(foreach tool,xelatex latexmk xindy,$(if $(shell command -v $(tool)),,$(tool))))
+# make test builds the PDF, except on a machine without TeX outside CI: there the PDF tests skip
+# and say so (under CI they fail instead, as does make pdf anywhere).
+PDF_FOR_TEST := $(if $(and $(MISSING_TEX),$(if $(CI),,no-ci)),,pdf)
+# The HTML book's download menu offers the PDF from beside its pages.
+HTML_PDF := _build/html/xent.pdf
+
+pdf: $(PDFSTAMP) $(HTML_PDF)
+
+$(HTML_PDF): $(PDFSTAMP)
+	cp $(PDF) $@
+
+$(PDFSTAMP): $(STAMP) $(BOOK_INPUTS) | $(BOOKSTAMP)
+	$(if $(MISSING_TEX),@echo "make pdf needs TeX (missing: $(MISSING_TEX)). On Debian:" \
+	  "apt-get install $(TEX_PACKAGES)" >&2; exit 1)
+	$(BIN)/jupyter-book build . --builder pdflatex --all --warningiserror --keep-going
+	test -s $(PDF)
+	touch $@
+
 # Three parts, each named: xentlib's unit tests and doctests; every chapter re-executed by nbval
-# and compared with its stored outputs; the built book (stored outputs, links, the browser test).
-test: $(STAMP) $(BOOKSTAMP)
+# and compared with its stored outputs; the built book (stored outputs, links, the browser test with
+# its accessibility audit, the PDF).
+test: $(STAMP) $(BOOKSTAMP) $(PDF_FOR_TEST)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest tests/unit xentlib --doctest-modules

@@ -7,6 +7,12 @@
   beside it, so that the notebooks run after unzipping.
 - Binder and Colab buttons only when ``repository.url`` is set: the theme cannot build a launch
   link without a repository, so without one they are dropped instead of failing the build.
+- The bibliography as a list that assistive technology understands: docutils marks each entry
+  ``role="doc-biblioentry"`` inside a ``role="list"``, a role that DPUB-ARIA 1.1 deprecates and
+  that a list cannot contain; each entry becomes a ``listitem``.
+- The PDF edition (the LaTeX builder) leaves out what only makes sense on the web: the status page
+  (its rows are notebook downloads) and the bibliography page, whose entries LaTeX gathers into
+  one Bibliography at the end of the book (otherwise an empty chapter would precede it).
 """
 
 import json
@@ -17,6 +23,8 @@ from pathlib import Path
 
 from docutils import nodes
 from docutils.statemachine import StringList
+from sphinx import addnodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util.docutils import SphinxDirective
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +38,8 @@ xentlib/ sits next to the chapters, so `import xentlib` works from this folder:
     jupyter lab
 """
 PIP_NAMES = {"sklearn": "scikit-learn", "PIL": "pillow"}
+# Pages of the HTML book that the PDF leaves out (see the module docstring).
+WEB_ONLY = ("book/status", "book/bibliography")
 
 
 def chapters(env):
@@ -125,6 +135,35 @@ def write_archive(app, exception):
             archive.writestr(info, data, zipfile.ZIP_DEFLATED)
 
 
+class LeaveOutOfThePdf(SphinxPostTransform):
+    """Drop the WEB_ONLY pages from the single document that the LaTeX builder assembles.
+
+    Runs after Sphinx has moved every citation into the book's closing bibliography (priority
+    750), so the bibliography page is empty by then: only its title would be left.
+    """
+
+    default_priority = 800
+    formats = ("latex",)
+
+    def run(self, **kwargs):
+        for node in list(self.document.findall(addnodes.start_of_file)):
+            if node.get("docname") not in WEB_ONLY:
+                continue
+            if list(node.findall(nodes.citation)):
+                raise RuntimeError(f"{node['docname']}: citations left on a page the PDF omits")
+            parent = node.parent
+            parent.remove(node)
+            # The toctree wrapper around a lone left-out page would render as an empty block.
+            if isinstance(parent, nodes.compound) and not parent.children:
+                parent.parent.remove(parent)
+
+
+def bibliography_entries_are_list_items(app, pagename, templatename, context, doctree):
+    body = context.get("body")
+    if body and 'role="doc-biblioentry"' in body:
+        context["body"] = body.replace('role="doc-biblioentry"', 'role="listitem"')
+
+
 def launch_buttons_need_a_repository(app, config):
     options = config.html_theme_options
     if not options.get("repository_url"):
@@ -135,4 +174,6 @@ def setup(app):
     app.connect("config-inited", launch_buttons_need_a_repository)
     app.add_directive("chapter-status", ChapterStatus)
     app.connect("build-finished", write_archive)
+    app.add_post_transform(LeaveOutOfThePdf)
+    app.connect("html-page-context", bibliography_entries_are_list_items)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
