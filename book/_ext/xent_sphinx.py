@@ -13,6 +13,9 @@
 - The PDF edition (the LaTeX builder) leaves out what only makes sense on the web: the status page
   (its rows are notebook downloads) and the bibliography page, whose entries LaTeX gathers into
   one Bibliography at the end of the book (otherwise an empty chapter would precede it).
+- In the PDF, a reference to an exercise of another chapter resolves: sphinx-exercise labels an
+  exercise ``exercise:<label>`` in LaTeX and rewrites the references within one chapter to match,
+  but a reference across chapters keeps Sphinx's ``<docname>:<label>`` and would print "??".
 """
 
 import json
@@ -158,6 +161,30 @@ class LeaveOutOfThePdf(SphinxPostTransform):
                 parent.parent.remove(parent)
 
 
+class ExerciseReferencesAcrossChapters(SphinxPostTransform):
+    """In LaTeX, point references to another chapter's exercise at sphinx-exercise's label.
+
+    Runs after sphinx-exercise's own rewrite of the references within a chapter (priority 22).
+    """
+
+    default_priority = 23
+    formats = ("latex",)
+
+    def run(self, **kwargs):
+        from sphinx_exercise.nodes import exercise_enumerable_node, exercise_latex_number_reference
+
+        registry = getattr(self.env, "sphinx_exercise_registry", {})
+        for node in list(self.document.findall(nodes.reference)):
+            refuri = node.get("refuri", "")
+            label = refuri.partition("#")[2]
+            if node.get("refid") or not refuri.startswith("%") or label not in registry:
+                continue
+            if not isinstance(registry[label].get("node"), exercise_enumerable_node):
+                continue
+            new = exercise_latex_number_reference("", "", *node.children, refid=label)
+            node.replace_self(new)
+
+
 def bibliography_entries_are_list_items(app, pagename, templatename, context, doctree):
     body = context.get("body")
     if body and 'role="doc-biblioentry"' in body:
@@ -175,5 +202,6 @@ def setup(app):
     app.add_directive("chapter-status", ChapterStatus)
     app.connect("build-finished", write_archive)
     app.add_post_transform(LeaveOutOfThePdf)
+    app.add_post_transform(ExerciseReferencesAcrossChapters)
     app.connect("html-page-context", bibliography_entries_are_list_items)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,5 +1,7 @@
 """The book as a reader sees it: every page in a real browser (Debian's headless Chromium), served
 from 127.0.0.1 with every other address refused, in light mode, dark mode and at phone width.
+Every page is also audited with axe-core (WCAG 2.1 A and AA rules) in light and dark mode, once
+MathJax has typeset it, and read with the keyboard alone.
 
 Screenshots of each chapter go to _build/screenshots/<mode>/ for review. Without Chromium these
 tests skip with a message saying so; under CI (the CI variable set) they fail instead.
@@ -7,11 +9,13 @@ tests skip with a message saying so; under CI (the CI variable set) they fail in
 
 import functools
 import http.server
+import itertools
 import os
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import axe_playwright_python
 import pytest
 from builtbook import (
     HTML,
@@ -47,6 +51,19 @@ MODES = {
     },
 }
 
+# axe-core, as axe-playwright-python bundles it, and the rules it runs: WCAG 2.0 and 2.1, levels A
+# and AA. That axe (4.12) still calls "label-content-name-mismatch" (WCAG 2.5.3, label in name)
+# experimental and leaves it out of the tags; axe 4.14 runs it with them, so it is switched on.
+AXE_JS = Path(axe_playwright_python.__file__).with_name("axe.min.js")
+AXE_OPTIONS = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+    "rules": {"label-content-name-mismatch": {"enabled": True}},
+    "resultTypes": ["violations"],
+    "preload": False,  # no refetching of the page's style sheets
+}
+AUDIT_MODES = ("light", "dark")
+PDF_IN_HTML = HTML / "xent.pdf"
+
 # Text that MathJax should have replaced: TeX delimiters, or a TeX command between dollars.
 RAW_TEX = r"/\\\(|\\\[|\$\$|\$[^$\n]*\\[a-zA-Z]+[^$\n]*\$|\\begin\{/"
 
@@ -65,6 +82,13 @@ INSPECT = """async (width) => {
   out.untypeset = [...document.querySelectorAll("span.math, div.math")]
     .filter(el => !el.querySelector("mjx-container")).map(el => el.textContent.slice(0, 80));
   out.mathErrors = [...document.querySelectorAll("mjx-merror")].map(el => el.textContent);
+  // What a screen reader gets of each formula: MathJax's hidden MathML copy.
+  out.noAssistiveMath = [...document.querySelectorAll("mjx-container")]
+    .filter(el => !el.querySelector("mjx-assistive-mml math *"))
+    .map(el => el.textContent.slice(0, 80));
+  out.headings = [...document.querySelectorAll(".bd-article h1, .bd-article h2, .bd-article h3, " +
+                                               ".bd-article h4, .bd-article h5, .bd-article h6")]
+    .map(h => [Number(h.tagName[1]), h.textContent.replace("#", "").trim().slice(0, 60)]);
 
   const skip = new Set(["PRE", "CODE", "SCRIPT", "STYLE", "TEXTAREA", "MJX-CONTAINER"]);
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -227,10 +251,27 @@ def _light(css_color):
     return (not alpha or alpha[0] >= 0.99) and 0.2126 * r + 0.7152 * g + 0.0722 * b >= 230
 
 
+def _heading_problems(headings):
+    """Headings in order: one h1 first, and no level skipped on the way down."""
+    if not headings:
+        return ["no heading in the article"]
+    problems = [] if headings[0][0] == 1 else [f"first heading is h{headings[0][0]}: {headings[0]}"]
+    problems += [f"more than one h1: {h[1]!r}" for h in headings[1:] if h[0] == 1]
+    for (before, _), (level, text) in itertools.pairwise(headings):
+        if level > before + 1:
+            problems.append(f"h{before} followed by h{level} ({text!r}): a level skipped")
+    return problems
+
+
 def _seen_problems(seen, mode):
     problems = ["MathJax did not finish within 20 s"] if seen.get("mathjaxHung") else []
     problems += [f"formula not typeset: {tex!r}" for tex in seen["untypeset"]]
     problems += [f"MathJax error: {err!r}" for err in seen["mathErrors"]]
+    problems += [
+        f"formula without MathML for assistive technology: {tex!r}"
+        for tex in seen["noAssistiveMath"]
+    ]
+    problems += _heading_problems(seen["headings"])
     problems += [f"raw TeX on the page: {text!r}" for text in seen["rawTex"]]
     for image in seen["images"]:
         if not image["loaded"]:
@@ -258,12 +299,14 @@ def test_page_as_a_reader_sees_it(reader, page):
         reader.page.screenshot(path=shot, full_page=True)
     problems = reader.problems() + _seen_problems(seen, reader.mode)
     if page in chapters():
-        for kind in (".ipynb", "xent-notebooks.zip"):
+        for kind in (".ipynb", "xent-notebooks.zip", "xent.pdf"):
             if not any(href.endswith(kind) for href in seen["downloads"]):
                 problems.append(f"no {kind} in the download menu: {seen['downloads']}")
     for url in sorted(set(seen["links"])):
         parts = urlsplit(url)
         target = parts.path.lstrip("/") + (f"#{parts.fragment}" if parts.fragment else "")
+        if target == PDF_IN_HTML.name and not PDF_IN_HTML.is_file() and not os.environ.get("CI"):
+            continue  # no TeX here to build it: test_the_download_menu_offers_the_pdf says so
         if why := broken("index.html", target):
             problems.append(f"broken link {why}")
     assert not problems, f"{page} ({reader.mode}):\n" + "\n".join(problems)
@@ -304,3 +347,124 @@ def test_the_book_reads_from_a_folder_without_a_server(browser):
         assert not reader.problems(), f"search from a folder: {reader.problems()}"
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module", params=AUDIT_MODES)
+def auditor(request, browser, server):
+    """A reader in light or dark mode, chosen before the page loads (the theme's stored choice as
+    well as the system's), for the accessibility audit."""
+    mode = request.param
+    context = browser.new_context(service_workers="block", **MODES[mode])
+    context.add_init_script(
+        f"localStorage.setItem('mode', '{mode}'); localStorage.setItem('theme', '{mode}');"
+    )
+    reader = Reader(context, server, MODES[mode]["viewport"]["width"])
+    reader.mode = mode
+    yield reader
+    context.close()
+
+
+def _violations(result):
+    lines = []
+    for violation in result["violations"]:
+        lines.append(f"{violation['id']} ({violation['impact']}): {violation['help']}")
+        for node in violation["nodes"]:
+            summary = " ".join(node.get("failureSummary", "").split())
+            lines.append(f"    {node['target']}: {summary[:300]}")
+    return lines
+
+
+@pytest.mark.parametrize("page", [p for p in pages() if not is_redirect(p)])
+def test_accessibility_audit(auditor, page):
+    """axe-core finds no WCAG 2.1 A or AA violation, formulas typeset, in the mode asked for."""
+    seen = auditor.open(page)  # waits for MathJax
+    theme = auditor.page.evaluate("document.documentElement.dataset.theme")
+    assert theme == auditor.mode, f"{page}: asked for {auditor.mode}, got data-theme={theme!r}"
+    assert not seen["untypeset"], f"{page}: audit before MathJax finished"
+    auditor.page.add_script_tag(path=str(AXE_JS))
+    result = auditor.page.evaluate("options => axe.run(document, options)", AXE_OPTIONS)
+    assert result["testEngine"]["name"] == "axe-core"
+    assert not result["violations"], f"{page} ({auditor.mode}):\n" + "\n".join(_violations(result))
+    assert not auditor.problems(), auditor.problems()
+
+
+# The element that has the keyboard focus, described for the test's messages.
+FOCUSED = """() => {
+  const el = document.activeElement;
+  return {id: el.id, tag: el.tagName, classes: [...el.classList],
+          name: el.getAttribute("aria-label") || el.textContent.trim().slice(0, 40),
+          href: el.getAttribute("href")};
+}"""
+
+
+def _tab_through(page, limit=2000):
+    """Press Tab until the focus comes back to where it started; return what was focused."""
+    stops = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        if stops and focused == stops[0]:
+            return stops
+        stops.append(focused)
+    raise AssertionError(f"Tab never came back to the start after {limit} presses")
+
+
+def test_the_keyboard_reaches_the_download_menu_and_every_solution(browser, server):
+    """With Tab alone: the download menu opens and offers every download, the PDF among them, and
+    every solution of every chapter can be focused and unfolded."""
+    require_book()
+    context = browser.new_context(service_workers="block", **MODES["light"])
+    try:
+        reader = Reader(context, server, 1280)
+        problems = []
+        for page in chapters():
+            reader.open(page)
+            stops = _tab_through(reader.page)
+            menu = [s for s in stops if "dropdown-toggle" in s["classes"]]
+            if not menu:
+                problems.append(f"{page}: Tab never reaches the download menu")
+            else:
+                reader.page.keyboard.press("Escape")
+                for _ in range(stops.index(menu[0]) + 1):
+                    reader.page.keyboard.press("Tab")
+                reader.page.keyboard.press("Enter")
+                items = []
+                for _ in range(8):
+                    reader.page.keyboard.press("ArrowDown")
+                    items.append(reader.page.evaluate(FOCUSED)["href"] or "")
+                for kind in (".ipynb", "xent-notebooks.zip", "xent.pdf"):
+                    if not any(href.endswith(kind) for href in items):
+                        problems.append(f"{page}: no {kind} in the menu by keyboard: {items}")
+                reader.page.keyboard.press("Escape")
+            toggles = reader.page.eval_on_selector_all(
+                ".solution .toggle-button", "buttons => buttons.map(b => b.id)"
+            )
+            reached = {s["id"] for s in stops if "toggle-button" in s["classes"]}
+            missed = [t for t in toggles if t not in reached]
+            problems += [f"{page}: Tab never reaches solution {t}" for t in missed]
+            if toggles:  # Enter on a focused toggle unfolds its solution
+                button = reader.page.locator(f"[id='{toggles[0]}']")
+                button.focus()
+                reader.page.keyboard.press("Enter")
+                if button.get_attribute("aria-expanded") != "true":
+                    problems.append(f"{page}: Enter does not unfold solution {toggles[0]}")
+            problems += reader.problems()
+        assert not problems, "\n".join(problems)
+    finally:
+        context.close()
+
+
+def test_the_download_menu_offers_the_pdf():
+    """The PDF edition sits beside the HTML pages, where the download menu links to it."""
+    require_book()
+    pdf = ROOT / "_build" / "latex" / "xent.pdf"
+    if not PDF_IN_HTML.is_file():
+        skip_or_fail(
+            f"NO PDF at {PDF_IN_HTML}: the download menu's link to the PDF is broken.\n"
+            "Build it with `make pdf` (needs TeX: see the README)."
+        )
+    assert PDF_IN_HTML.read_bytes()[:5] == b"%PDF-"
+    if pdf.is_file():
+        assert PDF_IN_HTML.read_bytes() == pdf.read_bytes(), "the HTML's PDF is not the latest"
+    script = (ROOT / "book" / "_static" / "xent.js").read_text(encoding="utf-8")
+    assert f'"{PDF_IN_HTML.name}"' in script, "the download menu does not link to the PDF"
