@@ -7,6 +7,8 @@
   beside it, so that the notebooks run after unzipping.
 - Binder and Colab buttons only when ``repository.url`` is set: the theme cannot build a launch
   link without a repository, so without one they are dropped instead of failing the build.
+- ``xent.pdf`` at the root of the HTML, when the PDF edition has been built (``make pdf`` puts
+  it there too): the download menu (book/_static/xent.js) links to it.
 - The bibliography as a list that assistive technology understands: docutils marks each entry
   ``role="doc-biblioentry"`` inside a ``role="list"``, a role that DPUB-ARIA 1.1 deprecates and
   that a list cannot contain; each entry becomes a ``listitem``.
@@ -20,6 +22,7 @@
 
 import json
 import posixpath
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -32,6 +35,7 @@ from sphinx.util.docutils import SphinxDirective
 
 ROOT = Path(__file__).resolve().parents[2]
 ARCHIVE = "xent-notebooks.zip"
+PDF = "xent.pdf"  # latex.latex_documents.targetname in _config.yml, as a PDF
 ARCHIVE_README = """\
 The notebooks of xent: the gradient of cross-entropy.
 
@@ -191,6 +195,16 @@ def bibliography_entries_are_list_items(app, pagename, templatename, context, do
         context["body"] = body.replace('role="doc-biblioentry"', 'role="listitem"')
 
 
+def copy_the_pdf(app, exception):
+    """Put the latest PDF edition beside the pages (a full HTML build starts from an empty
+    folder, so the copy that ``make pdf`` made would be gone)."""
+    if exception is not None or app.builder.format != "html":
+        return
+    pdf = Path(app.outdir).parent / "latex" / PDF
+    if pdf.is_file():
+        shutil.copyfile(pdf, Path(app.outdir) / PDF)
+
+
 def launch_buttons_need_a_repository(app, config):
     options = config.html_theme_options
     if not options.get("repository_url"):
@@ -201,6 +215,7 @@ def setup(app):
     app.connect("config-inited", launch_buttons_need_a_repository)
     app.add_directive("chapter-status", ChapterStatus)
     app.connect("build-finished", write_archive)
+    app.connect("build-finished", copy_the_pdf)
     app.add_post_transform(LeaveOutOfThePdf)
     app.add_post_transform(ExerciseReferencesAcrossChapters)
     app.connect("html-page-context", bibliography_entries_are_list_items)

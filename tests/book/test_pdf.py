@@ -19,7 +19,7 @@ import yaml
 from builtbook import HTML, ROOT, require_book, skip_or_fail
 
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
-from xent_sphinx import WEB_ONLY  # noqa: E402  (the pages the PDF leaves out)
+from xent_sphinx import WEB_ONLY  # the pages the PDF leaves out
 
 LATEX = ROOT / "_build" / "latex"
 PDF = LATEX / "xent.pdf"
@@ -53,8 +53,8 @@ def pdf_text():
 
 def normalized(text):
     """Words only, in one case, with typographic quotes and dashes made plain."""
-    text = unicodedata.normalize("NFKC", text).replace("’", "'").replace("‘", "'")
-    text = text.replace("–", "-").replace("—", "-").replace("−", "-")
+    plain = {"\u2018": "'", "\u2019": "'", "\u2013": "-", "\u2014": "-", "\u2212": "-"}
+    text = unicodedata.normalize("NFKC", text).translate(str.maketrans(plain))
     return " ".join(text.casefold().split())
 
 
@@ -207,7 +207,7 @@ def test_links_only_lead_out_of_the_pdf_to_the_web():
 def test_every_font_is_embedded():
     require_pdf()
     header, _, *rows = run("pdffonts", str(PDF)).splitlines()
-    # Columns: name, type (one or two words), encoding, emb, sub, uni, object, ID: read from the end.
+    # Columns: name, type (one or two words), encoding, emb, sub, uni, object, ID: read from the end
     assert header.split()[-5:] == ["emb", "sub", "uni", "object", "ID"], header
     assert rows, "pdffonts lists no font"
     not_embedded = [row for row in rows if row.split()[-5] != "yes"]
