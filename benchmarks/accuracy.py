@@ -152,3 +152,71 @@ def ill_conditioned_table(impls, seed=0):
             )
     lines.append("")
     return "\n".join(lines)
+
+
+# --- the loss options ---------------------------------------------------------------------------
+
+OPTION_SETS = {
+    "weight": {"weight": True},
+    "label_smoothing 0.1": {"label_smoothing": 0.1},
+    "weight + label_smoothing 0.1": {"weight": True, "label_smoothing": 0.1},
+    "label_smoothing 1": {"label_smoothing": 1.0},
+}
+
+
+def _torch_options(torch, z, target, options):
+    import torch.nn.functional as F
+
+    zt = torch.tensor(z, requires_grad=True)
+    kwargs = {"reduction": "none", "label_smoothing": options.get("label_smoothing", 0.0)}
+    if options.get("weight") is not None:
+        kwargs["weight"] = torch.tensor(options["weight"].astype(z.dtype))
+    loss = F.cross_entropy(zt, torch.tensor(target), **kwargs)
+    loss.sum().backward()
+    return loss.detach().numpy(), zt.grad.numpy()
+
+
+def options_table(dtypes=(np.float32, np.float64), small=True, torch=None, seed=0):
+    """Cross-entropy with class weights and label smoothing (labels; the small suite without
+    its ±finfo.max rows), against ``reference.cross_entropy_options``: the loss's largest error
+    in ulp, and the gradient's divided by its condition number in the target (κ >= 1, 1 at a
+    confident, correct argmax). With ``torch``, PyTorch's errors beside xentlib's."""
+    import xentlib
+
+    names = ["xentlib"] + (["torch"] if torch is not None else [])
+    lines = []
+    for dtype in dtypes:
+        header = f"{np.dtype(dtype).name + ', options (labels)':<34}" + "".join(
+            f"{n + ' ' + part:>17}" for n in names for part in ("loss", "grad/κ")
+        )
+        lines += [header, "-" * len(header)]
+        rng = np.random.default_rng(seed + 1)
+        cases = [
+            case
+            for case in reference._softmax_cases(dtype, np.random.default_rng(seed), small)
+            if case[0] != "±finfo.max"
+        ]
+        for option_name, spec in OPTION_SETS.items():
+            worst = {name: [0.0, 0.0] for name in names}
+            for _, z, labels in cases:
+                options = {"label_smoothing": spec.get("label_smoothing", 0.0)}
+                if spec.get("weight"):
+                    options["weight"] = rng.uniform(0.25, 4.0, z.shape[1])
+                exact = reference.cross_entropy_options(
+                    z, labels, options.get("weight"), options["label_smoothing"]
+                )
+                condition = np.maximum(exact["condition"], 1)
+                results = {"xentlib": xentlib.cross_entropy_with_grad(z, labels, "none", **options)}
+                if torch is not None:
+                    results["torch"] = _torch_options(torch, z, labels, options)
+                for name, (loss, grad) in results.items():
+                    err = reference.ulp_error(loss, exact["cross_entropy"], dtype)
+                    worst[name][0] = max(worst[name][0], float(err.max()))
+                    err = reference.ulp_error(grad, exact["cross_entropy_grad"], dtype) / condition
+                    worst[name][1] = max(worst[name][1], float(err.max()))
+            lines.append(
+                f"{option_name:<34}"
+                + "".join(f"{_cell(e):>17}" for name in names for e in worst[name])
+            )
+        lines.append("")
+    return "\n".join(lines)

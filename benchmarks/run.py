@@ -17,6 +17,7 @@ import time
 # (4096x1000 float32: 5.9 and 48 ms median in two runs, 5.4 and 5.6 ms without). Set it in the
 # environment to compare; it is read when torch is imported.
 import accuracy
+import agreement
 import contenders
 import numpy as np
 import speed
@@ -70,6 +71,14 @@ def main(argv):
             print("Ill-conditioned (float64): error in ulp next to the condition number κ; a")
             print("backward-stable result is off by about κ ulp, whatever its algorithm.\n")
             print(accuracy.ill_conditioned_table(impls))
+            torch = contenders._optional("torch")
+            print("Loss options: the loss's max error in ulp, the gradient's divided by its")
+            print("condition number in the target (reference.cross_entropy_options).\n")
+            print(accuracy.options_table(torch=torch))
+            if torch is not None:
+                print("Agreement with PyTorch: the loss options, every combination and reduction")
+                print("(benchmarks/agreement.py).\n")
+                print(agreement.table(torch))
         print(f"({time.perf_counter() - start:.0f} s)")
 
 

@@ -98,21 +98,43 @@ def shifted(z, axis=-1):
     return m, k, d, e, t
 
 
-def at_the_max(y_k, t):
+def at_the_max(y_k, t, rest=None):
     """``q_k - y_k`` at the largest logit, where ``q_k = 1 / (1 + t)``, without cancellation.
 
     When the prediction is confident and right, ``q_k`` and ``y_k`` are both close to 1 and
     their difference loses every digit; written ``((1 - y_k) - y_k t) / (1 + t)`` it keeps them
-    (``-t / (1 + t)`` for a hard target).
+    (``-t / (1 + t)`` for a hard target). ``rest`` is the target's mass at the other classes,
+    given when the target holds it more exactly than ``1 - y_k`` (a smoothed label's
+    ``ε (1 - 1/C)``) or when the target's mass ``A`` is not 1: the result is then ``A q_k - y_k``.
     """
-    return ((1 - y_k) - y_k * t) / (1 + t)
+    if rest is None:
+        rest = 1 - y_k
+    return (rest - y_k * t) / (1 + t)
 
 
-def cross_entropy_rows(m, k, d, e, t, labels=None, probs=None, want_grad=True):
+def options_target(labels, probs, num_classes, weight, smoothing):
+    """The target of cross-entropy's options as rows ``a``: ``a_c = w_c ((1 - ε) y_c + ε / C)``.
+
+    ``y`` is the one-hot row of a label or a probability row; ``weight`` (``w``) is None or one
+    weight per class, ``smoothing`` is ``ε``. The rows are not normalised: row ``n`` sums to
+    ``A_n = sum_c a_c``, and the loss ``-sum_c a_c log q_c`` has the gradient ``A_n q - a``.
+    """
+    if labels is not None:
+        y = np.zeros((*labels.shape, num_classes))
+        put(y, labels[..., None], 1.0)
+    else:
+        y = np.asarray(probs, dtype=working_dtype(probs.dtype))
+    a = (1 - smoothing) * y + smoothing / num_classes if smoothing else y
+    return a if weight is None else a * weight
+
+
+def cross_entropy_rows(m, k, d, e, t, labels=None, probs=None, want_grad=True, normalised=True):
     """Per-sample cross-entropy and its gradient ``q - y``, from the pieces of ``shifted(z)``.
 
     The target is either integer ``labels`` (shape ``z.shape[:-1]``) or probability rows
     ``probs`` (``z``'s shape). Returns ``(loss, grad)``, ``grad`` None unless ``want_grad``.
+    With ``normalised=False``, ``probs`` are the rows ``a`` of :func:`options_target`, each of
+    mass ``A``, and the gradient is ``A q - a``.
     """
     log1p_t = np.log1p(t)  # log(sum_j e^(z_j - m)), every digit kept when t is tiny
     if labels is not None:
@@ -129,11 +151,17 @@ def cross_entropy_rows(m, k, d, e, t, labels=None, probs=None, want_grad=True):
     if not want_grad:
         return loss, None
     grad = e / (1 + t)  # q = softmax(z)
+    rest = None
     if labels is not None:
         put(grad, y, at(grad, y) - 1)
-    else:
+    elif normalised:
         grad -= probs
-    put(grad, k, at_the_max(y_k, t))  # q_k - y_k, which would cancel
+    else:  # A q - a, with A = rest + a_k and rest the target's mass off the argmax
+        others = probs.copy()
+        put(others, k, 0)
+        rest = others.sum(axis=-1, keepdims=True)
+        grad = (rest + y_k) * grad - probs
+    put(grad, k, at_the_max(y_k, t, rest))  # q_k - y_k, which would cancel
     if no_distribution.any():
         grad[np.broadcast_to(no_distribution, grad.shape)] = np.nan
     return loss, grad

@@ -6,6 +6,7 @@ states the rule; numpy's own errors never reach the caller.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_index
@@ -60,8 +61,9 @@ def as_float_array(x, name, func):
     )
 
 
-def as_labels(labels, num_classes, func, name="target"):
-    """``labels`` as an integer array whose entries lie in ``0 .. num_classes - 1``."""
+def as_labels(labels, num_classes, func, name="target", ignore_index=None):
+    """``labels`` as an integer array whose entries lie in ``0 .. num_classes - 1``, except
+    those equal to ``ignore_index`` (an int or None), which may be anything."""
     arr = _as_array(labels, name, func)
     if arr.size == 0 and np.isdtype(arr.dtype, "real floating"):  # numpy reads [] as float64
         arr = arr.astype(np.intp)
@@ -70,14 +72,17 @@ def as_labels(labels, num_classes, func, name="target"):
             f"{func}: {name} holds class labels, which must be integers (0-based), "
             f"got dtype {arr.dtype} with value {show(arr)}"
         )
-    if arr.size:
-        flat = arr.reshape(-1)
+    flat = arr.reshape(-1)
+    if ignore_index is not None:
+        flat = flat[flat != ignore_index]
+    if flat.size:
         low, high = np.minimum.reduce(flat), np.maximum.reduce(flat)
         if low < 0 or high >= num_classes:
             bad = low if low < 0 else high
+            ignored = "" if ignore_index is None else f"; ignore_index is {ignore_index}"
             raise ValueError(
                 f"{func}: label {bad} in {name} is out of range for {num_classes} classes "
-                f"(labels are 0-based: 0..{num_classes - 1})"
+                f"(labels are 0-based: 0..{num_classes - 1}{ignored})"
             )
     return arr
 
@@ -124,6 +129,38 @@ def check_axis(axis, arr, name, func):
             f"{func}: {name} must have at least one entry along axis {axis}, got shape {arr.shape}"
         )
     return index
+
+
+def check_axes(axis, arr, name, func):
+    """``axis`` (an int, a tuple of ints, or None for all) as a sorted tuple of indices."""
+    if axis is None:
+        if arr.ndim == 0:
+            check_axis(0, arr, name, func)  # refuses the scalar
+        axis = tuple(range(arr.ndim))
+    if not isinstance(axis, tuple):
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(
+                f"{func}: axis must be an int, got {axis!r} (or a tuple of ints, or None)"
+            )
+        return (check_axis(axis, arr, name, func),)
+    if not axis:
+        raise ValueError(f"{func}: axis=() names no axis; give an int, a tuple of ints or None")
+    indices = []
+    for a in axis:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{func}: each axis in a tuple must be an int, got {a!r} in {axis!r}")
+        if arr.ndim == 0 or not -arr.ndim <= a < arr.ndim:
+            check_axis(a, arr, name, func)  # the message for an axis out of range
+        indices.append(normalize_axis_index(int(a), arr.ndim))
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"{func}: axis {axis!r} names an axis twice ({arr.ndim}-d {name})")
+    indices = tuple(sorted(indices))
+    if math.prod(arr.shape[i] for i in indices) == 0:
+        raise ValueError(
+            f"{func}: {name} must have at least one entry along axis {axis!r}, "
+            f"got shape {arr.shape}"
+        )
+    return indices
 
 
 def check_reduction(reduction, func):
@@ -182,9 +219,10 @@ def check_probabilities(target, func, name="target"):
 
 
 def logits_along(z, axis, func):
-    """``(z, axis)`` for the softmax family: ``z`` a float array, ``axis`` a valid index."""
+    """``(z, axes)`` for the softmax family: ``z`` a float array, ``axes`` a sorted tuple of
+    valid indices (``axis`` an int, a tuple of ints, or None for every axis)."""
     z = as_float_array(z, "z", func)
-    return z, check_axis(axis, z, "z", func)
+    return z, check_axes(axis, z, "z", func)
 
 
 def logit_vector(z, func):
@@ -197,12 +235,26 @@ def logit_vector(z, func):
     return z
 
 
-def cross_entropy_args(z, target, reduction, func):
-    """Validate ``(z, target, reduction)`` for the multi-class losses.
+class Options(NamedTuple):
+    """The options of cross-entropy, checked: ``weight`` (float array of shape ``(C,)``, or
+    None), ``ignored`` (boolean mask of the samples whose label is ``ignore_index``, or None)
+    and ``smoothing`` (a float in [0, 1])."""
 
-    Returns ``(z, labels, probs)`` with ``z`` a float array of shape ``(C,)`` or ``(N, C)`` and
-    exactly one of ``labels`` (integers, shape ``z.shape[:-1]``) or ``probs`` (``z``'s shape,
-    in its own floating dtype, checked in that precision) set.
+    weight: np.ndarray | None
+    ignored: np.ndarray | None
+    smoothing: float
+
+
+def cross_entropy_args(
+    z, target, reduction, func, weight=None, ignore_index=None, label_smoothing=0.0
+):
+    """Validate ``(z, target, reduction)`` and the options of the multi-class losses.
+
+    Returns ``(z, labels, probs, options)`` with ``z`` a float array of shape ``(C,)`` or
+    ``(N, C)`` and exactly one of ``labels`` (integers, shape ``z.shape[:-1]``) or ``probs``
+    (``z``'s shape, in its own floating dtype, checked in that precision) set. ``options`` is
+    None for the plain loss (no weight, no ignore_index, no smoothing), else :class:`Options`;
+    the labels of ignored samples are then replaced by 0, a valid index.
     """
     check_reduction(reduction, func)
     z = as_float_array(z, "z", func)
@@ -215,6 +267,9 @@ def cross_entropy_args(z, target, reduction, func):
     if num_classes == 0:
         raise ValueError(f"{func}: logits z must have at least one class, got shape {z.shape}")
     check_mean_not_empty(reduction, len(z), func)  # len(z) is N, or C >= 1 for one sample
+    weight = class_weight(weight, num_classes, func)
+    ignore_index = check_ignore_index(ignore_index, func)
+    smoothing = check_smoothing(label_smoothing, func)
     if target is None:
         raise TypeError(
             f"{func}: target must be 0-based integer labels of shape {z.shape[:-1]} or "
@@ -222,14 +277,87 @@ def cross_entropy_args(z, target, reduction, func):
         )
     target = _as_array(target, "target", func)
     if target.shape == z.shape[:-1]:
-        return z, as_labels(target, num_classes, func), None
-    if target.shape == z.shape:
-        probs = as_float_array(target, "target", func)
+        labels, probs = as_labels(target, num_classes, func, ignore_index=ignore_index), None
+    elif target.shape == z.shape:
+        if ignore_index is not None:
+            raise ValueError(
+                f"{func}: ignore_index={ignore_index} applies to integer labels only, and "
+                f"target holds probabilities (shape {target.shape}, the shape of z); to leave "
+                f"a sample out, give it weight 0 or drop its row"
+            )
+        labels, probs = None, as_float_array(target, "target", func)
         check_probabilities(probs, func)
-        return z, None, probs
+    else:
+        raise ValueError(
+            f"{func}: target must be 0-based integer labels of shape {z.shape[:-1]} or "
+            f"probabilities of shape {z.shape} (the shape of z), got shape {target.shape}"
+        )
+    if weight is None and ignore_index is None and smoothing == 0:
+        return z, labels, probs, None
+    ignored = None
+    if ignore_index is not None:
+        ignored = labels == ignore_index
+        labels = np.where(ignored, 0, labels)
+    return z, labels, probs, Options(weight, ignored, smoothing)
+
+
+def class_weight(weight, num_classes, func):
+    """One finite, non-negative weight per class, or None."""
+    if weight is None:
+        return None
+    weight = as_float_array(weight, "weight", func)
+    if weight.shape != (num_classes,):
+        raise ValueError(
+            f"{func}: weight must hold one weight per class, shape ({num_classes},), "
+            f"got shape {weight.shape}: {show(weight)}"
+        )
+    bad = ~(np.isfinite(weight) & (weight >= 0))
+    if bad.any():
+        raise ValueError(
+            f"{func}: class weights must be finite and non-negative, got "
+            f"{float(weight[bad][0])!r} in weight {show(weight)}"
+        )
+    return weight
+
+
+def check_ignore_index(ignore_index, func):
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(
+            f"{func}: ignore_index must be an int (a label to leave out) or None, "
+            f"got {ignore_index!r}"
+        )
+    return int(ignore_index)
+
+
+def check_smoothing(label_smoothing, func):
+    """The label smoothing ``ε`` as a float in [0, 1]."""
+    if isinstance(label_smoothing, bool) or not isinstance(
+        label_smoothing, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(
+            f"{func}: label_smoothing must be a real number in [0, 1], got {label_smoothing!r}"
+        )
+    if not 0 <= label_smoothing <= 1:  # NaN fails too
+        raise ValueError(
+            f"{func}: label_smoothing must lie in [0, 1] (the share of the target spread "
+            f"evenly over the classes), got {float(label_smoothing)!r}"
+        )
+    return float(label_smoothing)
+
+
+def check_mean_denominator(reduction, denominator, options, func):
+    """A weighted mean over labels divides by the samples' total weight: it must not be 0."""
+    if reduction != "mean" or denominator != 0:
+        return
+    if options.ignored is not None and options.ignored.all():
+        why = "every sample's label is ignore_index"
+    else:
+        why = "every sample that is not ignored has a class of weight 0"
     raise ValueError(
-        f"{func}: target must be 0-based integer labels of shape {z.shape[:-1]} or "
-        f"probabilities of shape {z.shape} (the shape of z), got shape {target.shape}"
+        f"{func}: reduction='mean' divides by the total weight of the samples that are not "
+        f"ignored, which is 0 here ({why}); use reduction='sum' for a loss of 0"
     )
 
 
@@ -246,3 +374,32 @@ def binary_args(a, y, reduction, name_a, func):
     check_unit_interval(y, "targets y", func)
     check_mean_not_empty(reduction, a.size, func)
     return a, y
+
+
+def binary_weights(weight, pos_weight, z, func):
+    """``(weight, pos_weight)`` of the binary losses, each finite, non-negative and broadcast
+    to ``z``'s shape (``pos_weight`` typically one per class, the last axis); 1.0 if None."""
+    out = []
+    for name, value in (("weight", weight), ("pos_weight", pos_weight)):
+        if value is None:
+            out.append(1.0)
+            continue
+        value = as_float_array(value, name, func)
+        try:
+            broadcast = np.broadcast_shapes(value.shape, z.shape) == z.shape
+        except ValueError:
+            broadcast = False
+        if not broadcast:
+            along = " (one per class: the last axis)" if name == "pos_weight" else ""
+            raise ValueError(
+                f"{func}: {name} must broadcast against z's shape {z.shape}{along}, "
+                f"got shape {value.shape}: {show(value)}"
+            )
+        bad = ~(np.isfinite(value) & (value >= 0))
+        if bad.any():
+            raise ValueError(
+                f"{func}: {name} must be finite and non-negative, got "
+                f"{float(value[bad].flat[0])!r} in {show(value)}"
+            )
+        out.append(value)
+    return tuple(out)

@@ -1,5 +1,7 @@
 """The sigmoid and the softmax family: stable forms of the book's activation functions."""
 
+import math
+
 import numpy as np
 
 from . import _validation as v
@@ -12,6 +14,19 @@ def _no_distribution(out, m):
     if empty.any():
         out[np.broadcast_to(empty, out.shape)] = np.nan
     return out
+
+
+def _merged(z, axes):
+    """``z`` with ``axes`` moved last and merged into one: the class axis of ``shifted``."""
+    moved = np.moveaxis(z, axes, range(-len(axes), 0))
+    kept = moved.shape[: z.ndim - len(axes)]
+    return moved.reshape(*kept, math.prod(moved.shape[len(kept) :]))
+
+
+def _unmerged(out, axes, shape):
+    """The inverse of :func:`_merged` for a result whose last axis is the merged one (or 1)."""
+    sizes = [shape[a] for a in axes] if out.shape[-1] != 1 else [1] * len(axes)
+    return np.moveaxis(out.reshape(*out.shape[:-1], *sizes), range(-len(axes), 0), axes)
 
 
 def sigmoid(x):
@@ -106,10 +121,11 @@ def logsumexp(z, axis=-1, keepdims=False):
     ----------
     z : array_like
         Logits, at least 1-D. Entries may be ``-inf`` (masked).
-    axis : int, optional
-        The axis to reduce (default: the last).
+    axis : int, tuple of ints or None, optional
+        The axis to reduce (default: the last); a tuple reduces over several axes, None over
+        all of them, as in :func:`scipy.special.logsumexp`.
     keepdims : bool, optional
-        Keep the reduced axis with length 1.
+        Keep the reduced axes with length 1.
 
     Returns
     -------
@@ -122,7 +138,7 @@ def logsumexp(z, axis=-1, keepdims=False):
     ValueError
         ``z`` is a scalar, ``axis`` is out of range, or ``z`` is empty along ``axis``.
     TypeError
-        ``z`` is not real numbers, or ``axis`` is not an int.
+        ``z`` is not real numbers, or ``axis`` is not an int, a tuple of ints or None.
 
     See Also
     --------
@@ -145,14 +161,16 @@ def logsumexp(z, axis=-1, keepdims=False):
     1.320191
     >>> float(logsumexp([1000.0, 1000.0]))  # log(exp(1000) + exp(1000)) overflows on the way
     1000.6931471805599
+    >>> round(float(logsumexp([[-2.85, 0.86], [0.28, 0.0]], axis=None)), 6)  # over every axis
+    1.556909
     """
-    z, axis = v.logits_along(z, axis, "logsumexp")
+    z, axes = v.logits_along(z, axis, "logsumexp")
     keepdims = v.check_keepdims(keepdims, "logsumexp")
-    m, _, _, _, t = shifted(z, axis)
+    m, _, _, _, t = shifted(_merged(z, axes))
     # A row with a +inf logit: +inf, whatever else it holds (m + log1p(t) would be inf + NaN
     # when two logits are +inf).
     out = rounded(np.where(m == np.inf, np.inf, m + np.log1p(t)), z.dtype)
-    return np.moveaxis(out, -1, axis) if keepdims else out[..., 0][()]
+    return _unmerged(out, axes, z.shape) if keepdims else out[..., 0][()]
 
 
 def log_softmax(z, axis=-1):
@@ -162,8 +180,9 @@ def log_softmax(z, axis=-1):
     ----------
     z : array_like
         Logits, at least 1-D. Entries may be ``-inf`` (masked): they get ``-inf``.
-    axis : int, optional
-        The class axis (default: the last).
+    axis : int, tuple of ints or None, optional
+        The class axis (default: the last); a tuple normalises over several axes together,
+        None over all of them, as in :func:`scipy.special.softmax`.
 
     Returns
     -------
@@ -176,7 +195,7 @@ def log_softmax(z, axis=-1):
     ValueError
         ``z`` is a scalar, ``axis`` is out of range, or ``z`` is empty along ``axis``.
     TypeError
-        ``z`` is not real numbers, or ``axis`` is not an int.
+        ``z`` is not real numbers, or ``axis`` is not an int, a tuple of ints or None.
 
     See Also
     --------
@@ -202,9 +221,9 @@ def log_softmax(z, axis=-1):
     >>> log_softmax([1000.0, 1.0])
     array([   0., -999.])
     """
-    z, axis = v.logits_along(z, axis, "log_softmax")
-    m, _, d, _, t = shifted(z, axis)
-    return np.moveaxis(rounded(_no_distribution(d - np.log1p(t), m), z.dtype), -1, axis)
+    z, axes = v.logits_along(z, axis, "log_softmax")
+    m, _, d, _, t = shifted(_merged(z, axes))
+    return _unmerged(rounded(_no_distribution(d - np.log1p(t), m), z.dtype), axes, z.shape)
 
 
 def softmax(z, axis=-1):
@@ -214,8 +233,9 @@ def softmax(z, axis=-1):
     ----------
     z : array_like
         Logits (the tutorial's "scores"), at least 1-D. ``-inf`` entries get probability exactly 0.
-    axis : int, optional
-        The class axis (default: the last).
+    axis : int, tuple of ints or None, optional
+        The class axis (default: the last); a tuple normalises over several axes together,
+        None over all of them, as in :func:`scipy.special.softmax`.
 
     Returns
     -------
@@ -229,7 +249,7 @@ def softmax(z, axis=-1):
     ValueError
         ``z`` is a scalar, ``axis`` is out of range, or ``z`` is empty along ``axis``.
     TypeError
-        ``z`` is not real numbers, or ``axis`` is not an int.
+        ``z`` is not real numbers, or ``axis`` is not an int, a tuple of ints or None.
 
     See Also
     --------
@@ -250,10 +270,10 @@ def softmax(z, axis=-1):
     >>> softmax([1000.0, 1.0, -float("inf")])
     array([1., 0., 0.])
     """
-    z, axis = v.logits_along(z, axis, "softmax")
-    m, _, _, e, t = shifted(z, axis)
+    z, axes = v.logits_along(z, axis, "softmax")
+    m, _, _, e, t = shifted(_merged(z, axes))
     with np.errstate(under="ignore"):  # a probability below the smallest float is 0
-        return np.moveaxis(rounded(_no_distribution(e / (1 + t), m), z.dtype), -1, axis)
+        return _unmerged(rounded(_no_distribution(e / (1 + t), m), z.dtype), axes, z.shape)
 
 
 def softmax_jacobian(z):

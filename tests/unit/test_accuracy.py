@@ -199,3 +199,83 @@ def test_softmax_jacobian_within_4_ulp(dtype):
             )
             worst = max(worst, (float(err.max()), f"{name}: {row}"))
     assert worst[0] <= MAX_ULP, f"{worst[0]:.2f} ulp on {worst[1]}"
+
+
+# --- the loss options: weights and label smoothing ------------------------------------------
+
+# Each option set on the small suite (its ±finfo.max rows left out: with smoothing, a class whose
+# logit is 2 finfo.max below the largest has a finite exact loss, ε/C times that gap, but
+# z - m overflows in float64, as it does in every max-shift implementation).
+OPTIONS = {
+    "weight": {"weight": True},
+    "smoothing 0.1": {"label_smoothing": 0.1},
+    "weight + smoothing 0.1": {"weight": True, "label_smoothing": 0.1},
+    "smoothing 1": {"label_smoothing": 1.0},
+}
+
+
+@functools.cache
+def _options_suite(dtype, option_name, targets):
+    rng = np.random.default_rng(1)
+    cases = []
+    for name, z, labels in reference._softmax_cases(dtype, np.random.default_rng(0), True):
+        if name == "±finfo.max":
+            continue
+        options = dict(OPTIONS[option_name])
+        if options.pop("weight", False):
+            options["weight"] = rng.uniform(0.25, 4.0, z.shape[1])
+        if targets == "labels":
+            target = labels
+        else:  # soft targets, no mass on masked classes
+            target = rng.dirichlet(np.ones(z.shape[1]), len(z)) * np.isfinite(z)
+            target = (target / target.sum(axis=1, keepdims=True)).astype(dtype)
+        exact = reference.cross_entropy_options(
+            z, target, options.get("weight"), options.get("label_smoothing", 0.0)
+        )
+        cases.append((name, z, target, options, exact))
+    return cases
+
+
+@pytest.mark.parametrize("targets", ["labels", "probabilities"])
+@pytest.mark.parametrize("option_name", list(OPTIONS))
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_options_within_4_ulp(dtype, option_name, targets):
+    # The loss within 4 ulp; the gradient A q - a within 4 ulp times its condition number in
+    # the target, κ >= 1 (reference.cross_entropy_options): 1 at a confident, correct argmax,
+    # where the label trick must survive smoothing and weights.
+    worst_loss, worst_grad = (0.0, ""), (0.0, "")
+    for name, z, target, options, exact in _options_suite(dtype, option_name, targets):
+        loss, grad = xentlib.cross_entropy_with_grad(z, target, "none", **options)
+        assert loss.dtype == dtype and grad.dtype == dtype
+        err = reference.ulp_error(loss, exact["cross_entropy"], dtype)
+        worst_loss = max(worst_loss, (float(err.max()), name))
+        condition = np.maximum(exact["condition"], 1)  # 0 where the entry is exactly 0
+        err = reference.ulp_error(grad, exact["cross_entropy_grad"], dtype) / condition
+        worst_grad = max(worst_grad, (float(err.max()), name))
+    assert worst_loss[0] <= MAX_ULP, f"loss: {worst_loss[0]:.2f} ulp on '{worst_loss[1]}'"
+    assert worst_grad[0] <= MAX_ULP, f"gradient: {worst_grad[0]:.2f} ulp / κ on '{worst_grad[1]}'"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_pos_weight_within_4_ulp(dtype):
+    # p y softplus(-z) + (1 - y) softplus(z), exact from the reference's softplus (the loss at
+    # y = 1 and y = 0) combined in mpmath
+    import mpmath
+
+    _, sigmoid_cases = _suite(dtype)
+    ((_, x, y, _),) = [case for case in sigmoid_cases if case[0] == "soft labels"]
+    p = np.float64(3.0)
+    up = reference.binary_cross_entropy_with_logits(x, np.ones_like(x))
+    down = reference.binary_cross_entropy_with_logits(x, np.zeros_like(x))
+    with mpmath.workdps(60):
+        exact = reference.from_mpmath(
+            [
+                p * mpmath.mpf(float(yi)) * (mpmath.mpf(u) + mpmath.mpf(ul))
+                + (1 - mpmath.mpf(float(yi))) * (mpmath.mpf(d) + mpmath.mpf(dl))
+                for yi, u, ul, d, dl in zip(y, up.hi, up.lo, down.hi, down.lo, strict=True)
+            ]
+        )
+    loss = xentlib.binary_cross_entropy_with_logits(x, y, "none", pos_weight=p)
+    assert loss.dtype == dtype
+    err = reference.ulp_error(loss, exact, dtype)
+    assert err.max() <= MAX_ULP, f"{err.max():.2f} ulp at x = {x[err.argmax()]}"

@@ -495,3 +495,138 @@ def test_unit_interval_message_shows_the_first_bad_entry():
 
 def test_jacobian_message_shows_the_value():
     check(ValueError, lambda: softmax_jacobian(np.full((1, 2), 7.5)), "(1, 2): [[7.5, 7.5]]")
+
+
+# --- the loss options ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    ("weight", "fragments"),
+    [
+        ([1.0, 2.0], ["weight must hold one weight per class, shape (3,)", "got shape (2,)"]),
+        ([[1.0, 1.0, 1.0]], ["shape (3,)", "got shape (1, 3)"]),
+        ([1.0, -0.5, 1.0], ["finite and non-negative, got -0.5"]),
+        ([1.0, np.nan, 1.0], ["finite and non-negative, got nan"]),
+        ([1.0, np.inf, 1.0], ["finite and non-negative, got inf"]),
+    ],
+)
+def test_bad_class_weight(func, weight, fragments):
+    check(ValueError, lambda: func(SEED_Z, 2, weight=weight), f"{func.__name__}: ", *fragments)
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("eps", [-0.1, 1.5, float("nan")])
+def test_smoothing_outside_unit_interval(func, eps):
+    check(
+        ValueError,
+        lambda: func(SEED_Z, 2, label_smoothing=eps),
+        f"{func.__name__}: label_smoothing must lie in [0, 1]",
+        f"got {eps!r}",
+    )
+
+
+@pytest.mark.parametrize("eps", [True, "0.1", None])
+def test_smoothing_not_a_number(eps):
+    check(
+        TypeError,
+        lambda: cross_entropy(SEED_Z, 2, label_smoothing=eps),
+        "cross_entropy: label_smoothing must be a real number in [0, 1]",
+        f"got {eps!r}",
+    )
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+def test_ignore_index_with_probability_targets(func):
+    check(
+        ValueError,
+        lambda: func(SEED_Z, [0.0, 0.0, 1.0], ignore_index=2),
+        f"{func.__name__}: ignore_index=2 applies to integer labels only",
+        "target holds probabilities",
+    )
+
+
+@pytest.mark.parametrize("ignore_index", [1.0, True, "x"])
+def test_ignore_index_not_an_int(ignore_index):
+    check(
+        TypeError,
+        lambda: cross_entropy(SEED_Z, 2, ignore_index=ignore_index),
+        "cross_entropy: ignore_index must be an int",
+        f"got {ignore_index!r}",
+    )
+
+
+def test_labels_out_of_range_beside_ignore_index():
+    # -100 is ignored; -1 is still an error, and the message says what is ignored
+    check(
+        ValueError,
+        lambda: cross_entropy(np.zeros((3, 3)), [0, -100, -1], ignore_index=-100),
+        "label -1 in target is out of range for 3 classes",
+        "ignore_index is -100",
+    )
+
+
+def test_negative_label_is_an_error_without_ignore_index():
+    # PyTorch ignores -100 by default; xentlib ignores nothing unless asked
+    check(ValueError, lambda: cross_entropy(np.zeros((2, 3)), [0, -100]), "label -100")
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+def test_mean_of_a_batch_with_every_sample_ignored(func):
+    check(
+        ValueError,
+        lambda: func(np.zeros((2, 3)), [-100, -100], ignore_index=-100),
+        f"{func.__name__}: reduction='mean' divides by the total weight",
+        "which is 0 here (every sample's label is ignore_index)",
+        "reduction='sum'",
+    )
+    # the sum is fine: 0
+    assert float(cross_entropy(np.zeros((2, 3)), [-100, -100], "sum", ignore_index=-100)) == 0
+
+
+def test_mean_of_a_batch_of_total_weight_zero():
+    check(
+        ValueError,
+        lambda: cross_entropy(np.zeros((2, 3)), [1, 1], weight=[1.0, 0.0, 1.0]),
+        "cross_entropy: reduction='mean' divides by the total weight",
+        "every sample that is not ignored has a class of weight 0",
+    )
+
+
+@pytest.mark.parametrize("func", [binary_cross_entropy_with_logits, binary_cross_entropy_grad])
+@pytest.mark.parametrize(
+    ("options", "fragments"),
+    [
+        ({"weight": [1.0, -1.0]}, ["weight must be finite and non-negative, got -1.0"]),
+        ({"pos_weight": [np.nan, 1.0]}, ["pos_weight must be finite and non-negative, got nan"]),
+        (
+            {"pos_weight": [1.0, 2.0, 3.0]},
+            ["pos_weight must broadcast against z's shape (2, 2)", "the last axis", "(3,)"],
+        ),
+        ({"weight": np.ones((3, 2, 2))}, ["weight must broadcast against z's shape (2, 2)"]),
+    ],
+)
+def test_bad_binary_weights(func, options, fragments):
+    z = np.zeros((2, 2))
+    check(ValueError, lambda: func(z, z, **options), f"{func.__name__}: ", *fragments)
+
+
+@pytest.mark.parametrize("func", AXIS_FUNCS, ids=lambda f: f.__name__)
+def test_axis_tuples(func):
+    z = np.zeros((2, 3, 4))
+    check(
+        ValueError,
+        lambda: func(z, axis=(0, -3)),
+        f"{func.__name__}: axis (0, -3) names an axis twice",
+    )
+    check(ValueError, lambda: func(z, axis=()), f"{func.__name__}: axis=() names no axis")
+    check(TypeError, lambda: func(z, axis=(0, 1.5)), "each axis in a tuple must be an int, got 1.5")
+    check(
+        ValueError, lambda: func(z, axis=(0, 3)), "axis 3 is out of range for z with 3 dimension(s)"
+    )
+    check(
+        ValueError,
+        lambda: func(np.zeros((2, 0, 3)), axis=(1, 2)),
+        "z must have at least one entry along axis (1, 2), got shape (2, 0, 3)",
+    )
+    check(ValueError, lambda: func(np.float64(1.0), axis=None), "at least 1 dimension")
