@@ -86,8 +86,10 @@ INSPECT = """async (width) => {
   out.noAssistiveMath = [...document.querySelectorAll("mjx-container")]
     .filter(el => !el.querySelector("mjx-assistive-mml math *"))
     .map(el => el.textContent.slice(0, 80));
-  out.headings = [...document.querySelectorAll(".bd-article h1, .bd-article h2, .bd-article h3, " +
-                                               ".bd-article h4, .bd-article h5, .bd-article h6")]
+  // The headings of the main content that are displayed (a display:none print header is not).
+  const levels = ["h1", "h2", "h3", "h4", "h5", "h6"].map(h => "main " + h).join(", ");
+  out.headings = [...document.querySelectorAll(levels)]
+    .filter(h => h.getClientRects().length > 0)
     .map(h => [Number(h.tagName[1]), h.textContent.replace("#", "").trim().slice(0, 60)]);
 
   const skip = new Set(["PRE", "CODE", "SCRIPT", "STYLE", "TEXTAREA", "MJX-CONTAINER"]);
@@ -254,7 +256,7 @@ def _light(css_color):
 def _heading_problems(headings):
     """Headings in order: one h1 first, and no level skipped on the way down."""
     if not headings:
-        return ["no heading in the article"]
+        return ["no heading on the page"]
     problems = [] if headings[0][0] == 1 else [f"first heading is h{headings[0][0]}: {headings[0]}"]
     problems += [f"more than one h1: {h[1]!r}" for h in headings[1:] if h[0] == 1]
     for (before, _), (level, text) in itertools.pairwise(headings):
