@@ -39,9 +39,12 @@ PDF = "xent.pdf"  # latex.latex_documents.targetname in _config.yml, as a PDF
 ARCHIVE_README = """\
 The notebooks of xent: the gradient of cross-entropy.
 
-xentlib/ sits next to the chapters, so `import xentlib` works from this folder:
+They need Python 3.11 or later and numpy 2 or later (xentlib, beside the chapters, does not import
+with numpy 1.x). xentlib/ sits next to the chapters, so `import xentlib` works from this folder.
+In a fresh virtual environment:
 
-    python -m pip install {packages}
+    python -m venv .venv && . .venv/bin/activate
+    python -m pip install "numpy>=2" {packages}
     jupyter lab
 """
 PIP_NAMES = {"sklearn": "scikit-learn", "PIL": "pillow"}
@@ -78,6 +81,8 @@ def imported_packages(paths):
                     words = line.split()
                     if len(words) > 1 and words[0] in ("import", "from"):
                         modules.add(words[1].split(".")[0].rstrip(","))
+                    if "xentlib.reference" in line or "from xentlib import reference" in line:
+                        modules.add("mpmath")  # the extra that xentlib.reference needs
     modules -= set(sys.stdlib_module_names) | {"xentlib"}
     return sorted(PIP_NAMES.get(m, m) for m in modules)
 

@@ -74,6 +74,18 @@ def test_the_notebooks_archive_holds_every_chapter_and_xentlib():
         assert f"xent-notebooks/xentlib/{module.name}" in names
 
 
+def test_the_notebooks_archive_says_what_it_needs():
+    # With numpy 1.26 already installed, `import xentlib` fails: the README must say so before
+    # the reader finds out. Fails if the Python or numpy floor is missing, or a package the
+    # chapters import is not named.
+    with zipfile.ZipFile(HTML / "xent-notebooks.zip") as archive:
+        readme = archive.read("xent-notebooks/README.txt").decode()
+    assert "Python 3.11 or later" in readme
+    assert "numpy 2 or later" in readme and '"numpy>=2"' in readme
+    for package in ("matplotlib", "mpmath", "jupyterlab"):
+        assert package in readme
+
+
 def test_mathjax_is_served_from_the_book():
     assert (HTML / "_static" / "mathjax" / "tex-chtml.js").is_file()
 
