@@ -374,3 +374,20 @@ def test_peak_memory_is_within_twice_the_gradient(dtype, shape, order):
         tracemalloc.stop()
     limit = 2 * grad.nbytes + 64 * 1024  # and a little for Python's own bookkeeping
     assert peak <= limit, f"peak {peak / grad.nbytes:.2f} x the gradient"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_loss_alone_allocates_no_gradient(dtype):
+    # cross_entropy needs no gradient: the exponentials go to one block-sized scratch array per
+    # thread, so the call allocates a small fraction of z. Fails if a gradient-sized array is
+    # allocated anyway (the gradient, or its scratch, made unconditionally).
+    z = np.random.default_rng(0).standard_normal((4096, 1000)).astype(dtype)
+    labels = np.zeros(4096, dtype=np.intp)
+    xentlib.cross_entropy(z, labels)  # the thread pool and numpy's caches, once
+    tracemalloc.start()
+    try:
+        xentlib.cross_entropy(z, labels)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= z.nbytes / 4, f"peak {peak / z.nbytes:.2f} x the logits"
