@@ -95,7 +95,7 @@ def cross_entropy(z, labels, want_loss, want_grad, scale, workers):
     with np.errstate(all="ignore"):  # unsafe rows may overflow or be NaN: recomputed below
         share(run, range(0, n, chunk), workers)
     if unsafe:
-        rows = np.concatenate(unsafe)
+        rows = np.sort(np.concatenate(unsafe))  # chunks finish in any order: rows in order
         loss_u, grad_u = cross_entropy_rows(*shifted(z[rows]), labels[rows], None, want_grad)
         if want_loss:
             loss[rows] = rounded(loss_u, z.dtype)
