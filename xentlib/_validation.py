@@ -311,13 +311,18 @@ def class_weight(weight, num_classes, func):
             f"{func}: weight must hold one weight per class, shape ({num_classes},), "
             f"got shape {weight.shape}: {show(weight)}"
         )
-    bad = ~(np.isfinite(weight) & (weight >= 0))
+    check_finite_nonnegative(weight, "class weights", "weight ", func)
+    return weight
+
+
+def check_finite_nonnegative(value, what, where, func):
+    """Every entry of the weights ``value`` is finite and at least 0 (NaN fails too)."""
+    bad = ~(np.isfinite(value) & (value >= 0))
     if bad.any():
         raise ValueError(
-            f"{func}: class weights must be finite and non-negative, got "
-            f"{float(weight[bad][0])!r} in weight {show(weight)}"
+            f"{func}: {what} must be finite and non-negative, got "
+            f"{float(value[bad].flat[0])!r} in {where}{show(value)}"
         )
-    return weight
 
 
 def check_ignore_index(ignore_index, func):
@@ -395,11 +400,6 @@ def binary_weights(weight, pos_weight, z, func):
                 f"{func}: {name} must broadcast against z's shape {z.shape}{along}, "
                 f"got shape {value.shape}: {show(value)}"
             )
-        bad = ~(np.isfinite(value) & (value >= 0))
-        if bad.any():
-            raise ValueError(
-                f"{func}: {name} must be finite and non-negative, got "
-                f"{float(value[bad].flat[0])!r} in {show(value)}"
-            )
+        check_finite_nonnegative(value, name, "", func)
         out.append(value)
     return tuple(out)
