@@ -256,6 +256,9 @@ def cross_entropy_args(
     None for the plain loss (no weight, no ignore_index, no smoothing), else :class:`Options`;
     the labels of ignored samples are then replaced by 0, a valid index.
     """
+    labels = _plain_labels(z, target, reduction, weight, ignore_index, label_smoothing)
+    if labels is not None:
+        return z, labels, None, None
     check_reduction(reduction, func)
     z = as_float_array(z, "z", func)
     if z.ndim not in (1, 2):
@@ -299,6 +302,49 @@ def cross_entropy_args(
         ignored = labels == ignore_index
         labels = np.where(ignored, 0, labels)
     return z, labels, probs, Options(weight, ignored, smoothing)
+
+
+_PLAIN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _plain_labels(z, target, reduction, weight, ignore_index, label_smoothing):
+    """The labels of the commonest call, accepted at a glance, else None.
+
+    A float32 or float64 array of logits, of shape ``(C,)`` with an int label or ``(N, C)``
+    with an integer array of ``N`` labels in range, and no option: the checks below would pass
+    it unchanged, and for a small batch they would take longer than the arithmetic. Anything
+    else (None here) goes through them, and any fault gets their error.
+    """
+    if not (
+        type(z) is np.ndarray
+        and z.dtype in _PLAIN_DTYPES
+        and z.size
+        and type(reduction) is str
+        and reduction in REDUCTIONS
+        and weight is None
+        and ignore_index is None
+        and type(label_smoothing) in (int, float)
+        and label_smoothing == 0
+    ):
+        return None
+    num_classes = z.shape[-1]
+    if z.ndim == 1:
+        if type(target) is int and 0 <= target < num_classes:
+            return np.asarray(target)
+        return None
+    if (
+        z.ndim == 2
+        and type(target) is np.ndarray
+        and target.dtype.kind in "iu"
+        and target.dtype.isnative
+        and target.shape == z.shape[:1]
+        # 0 <= label < C in one pass: read as unsigned, a negative label of b bits is at least
+        # 2**(b - 1), which C does not exceed here
+        and num_classes <= 1 << (8 * target.itemsize - 1)
+        and np.maximum.reduce(target.view(target.dtype.str.replace("i", "u"))) < num_classes
+    ):
+        return target
+    return None
 
 
 def class_weight(weight, num_classes, func):

@@ -5,6 +5,8 @@ gradients in a stable form (``_algebra``, or the fast route ``_fast`` for intege
 reduce (``_reduce``, the one place where a mean divides by N).
 """
 
+import math
+
 import numpy as np
 
 from . import _fast
@@ -59,14 +61,14 @@ def _reduce(losses, reduction, denominator=None):
     ``denominator`` (:func:`_denominator`; N when None); where that sum overflows although every
     loss is finite, the losses are divided first.
     """
-    if reduction == "none":
-        return losses[()]
+    if reduction == "none" or (denominator is None and np.ndim(losses) == 0):
+        return losses[()]  # (the mean and sum of one sample are its loss)
     with np.errstate(over="ignore"):
         total = np.add.reduce(losses, axis=None)
     if reduction == "sum":
         return total[()]
     denominator = losses.size if denominator is None else denominator
-    if np.isinf(total) and np.isfinite(losses).all():
+    if math.isinf(total) and np.isfinite(losses).all():
         return np.add.reduce(losses / denominator, axis=None)[()]
     return (total / denominator)[()]
 
@@ -103,15 +105,13 @@ def _denominator(z, labels, options, reduction, func):
 def _cross_entropy(z, labels, probs, options, want_loss, want_grad, scale):
     """Per-sample losses and the gradient ``scale * (q - y)``, by the fast route or the algebra.
 
-    The fast route takes float32 and float64 batches with integer labels and no options; every
-    other case (one sample, probability targets, float16, long double, any option) is the
-    algebra alone.
+    The fast route takes float32 and float64 logits with integer labels and no options; every
+    other case (probability targets, float16, long double, any option) is the algebra alone.
     """
-    workers = _fast.threads()  # a bad XENTLIB_NUM_THREADS is refused whatever the batch
+    if labels is not None and options is None and z.dtype in (np.float32, np.float64):
+        return _fast.cross_entropy(z, labels, want_loss, want_grad, scale)
+    _fast.thread_setting()  # a bad XENTLIB_NUM_THREADS is refused whatever the call
     with np.errstate(under="ignore"):  # a probability below the smallest float is one
-        fast = labels is not None and z.ndim == 2 and z.dtype in (np.float32, np.float64)
-        if fast and options is None:
-            return _fast.cross_entropy(z, labels, want_loss, want_grad, scale, workers)
         if options is not None:
             loss, grad = _with_options(z, labels, probs, options, want_grad)
         else:

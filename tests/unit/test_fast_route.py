@@ -42,6 +42,7 @@ REDUCTIONS = ["none", "sum", "mean"]
 @pytest.fixture
 def threaded(monkeypatch):
     """Every batch shared among 3 threads, in chunks of a few rows; returns ``monkeypatch``."""
+    monkeypatch.setattr(_fast, "SMALL_SIZE", 0)  # every batch through the blocks
     monkeypatch.setattr(_fast, "PARALLEL_MIN_SIZE", 1)
     monkeypatch.setattr(_fast, "BLOCK_SIZE", 32)  # 2 rows of 16 logits
     monkeypatch.setattr(_fast, "CHUNK_ROWS", 5)  # chunks of 2 + 2 + 1 rows
@@ -109,7 +110,7 @@ def test_threaded_fast_route_agrees_with_the_general_route(threaded, dtype, coun
     # u is written by the wrong block, or an unsafe row is not recomputed.
     threaded.setenv("XENTLIB_NUM_THREADS", count)
     z, labels = _batch(dtype)
-    loss, grad = _fast.cross_entropy(z, labels, True, True, 1 / len(z), int(count))
+    loss, grad = _fast.cross_entropy(z, labels, True, True, 1 / len(z))
     loss_ref, grad_ref = _algebra.cross_entropy_rows(*_algebra.shifted(z), labels)
     loss_ref, grad_ref = loss_ref.astype(dtype), (grad_ref / len(z)).astype(dtype)
     rtol, tiny = 8 * np.finfo(dtype).eps, np.finfo(dtype).tiny
@@ -391,3 +392,132 @@ def test_the_loss_alone_allocates_no_gradient(dtype):
     finally:
         tracemalloc.stop()
     assert peak <= z.nbytes / 4, f"peak {peak / z.nbytes:.2f} x the logits"
+
+
+
+# --- small calls: one pass for a small batch, Python floats for one short row ------------------
+
+
+def _small_cases(dtype):
+    """``(z, labels)`` pairs for the small routes: single rows of 1 to ``ONE_ROW_CLASSES``
+    logits and small batches, with confident rows (where the label's ``q - 1`` and the
+    argmax's ``-t / (1 + t)`` must keep their digits) and masked (-inf) classes."""
+    rng = np.random.default_rng(1)
+    rows = [np.zeros(1), np.array([-2.85, 0.86, 0.28]), np.array([-np.inf, 1.0, 2.0])]
+    rows.append(np.array([800.0, 1.0, 2.0]))  # beyond exp's overflow: shifted, it is harmless
+    rows += [rng.standard_normal(c) * 6 for c in (2, 5, _fast.ONE_ROW_CLASSES)]
+    cases = [(z, int(np.argmin(z[1:])) + 1 if len(z) > 1 else 0) for z in rows]
+    confident = np.array([0.0, 0.0, 40.0])
+    cases += [(confident, 2), (confident, 0)]
+    masked = np.where(rng.random((16, 8)) < 0.2, -np.inf, rng.standard_normal((16, 8)))
+    masked[:, 0] = 0.0  # the label's class is never masked
+    cases += [
+        (rng.standard_normal((64, 10)) * 6, rng.integers(0, 10, 64)),
+        (np.tile([0.0, -40.0, -40.0], (5, 1)), np.zeros(5, dtype=int)),
+        (np.tile([0.0, -40.0, -40.0], (5, 1)), np.ones(5, dtype=int)),
+        (masked, np.zeros(16, dtype=int)),
+    ]
+    return [(z.astype(dtype), labels) for z, labels in cases]
+
+
+def _spy(monkeypatch, name):
+    """Record the calls of ``_fast.<name>``, still calling it; returns the list of calls."""
+    calls, original = [], getattr(_fast, name)
+
+    def spied(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_fast, name, spied)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_small_calls_take_the_small_routes_and_match_mpmath(monkeypatch, dtype):
+    # Within 1 ulp of mpmath in float32 (computed in float64, rounded once) and 3 in float64
+    # (exp's ulp, then s, scale / s and the product: the blocks measure the same 2.6 here),
+    # confident rows included; and no call reaches the blocks. Fails if a small route loses the
+    # digits of q_k - y_k or of q_y - 1, drops a TwoSum term, misplaces an index, or if the small
+    # calls silently take the blocks after all.
+    blocks = _spy(monkeypatch, "_blocks")
+    limit = 1 if dtype == np.float32 else 3
+    for z, labels in _small_cases(dtype):
+        loss, grad = xentlib.cross_entropy_with_grad(z, labels, reduction="none")
+        assert loss.dtype == grad.dtype == dtype and grad.shape == z.shape
+        assert _worst(loss, reference.cross_entropy(z, labels), dtype) <= limit, z
+        assert _worst(grad, reference.cross_entropy_grad(z, labels), dtype) <= limit, z
+        assert _bits(xentlib.cross_entropy(z, labels, reduction="none")) == _bits(loss)
+    assert blocks == []
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_small_calls_agree_with_the_blocks(monkeypatch, dtype):
+    # The same numbers to 2 eps whichever route computes them, for every reduction's scale.
+    # Fails if the small batch's scale (1/N for a mean) is applied twice or not at all.
+    for z, labels in _small_cases(dtype):
+        if z.ndim == 1:
+            continue
+        for reduction in REDUCTIONS:
+            small = xentlib.cross_entropy_with_grad(z, labels, reduction=reduction)
+            with monkeypatch.context() as m:
+                m.setattr(_fast, "SMALL_SIZE", 0)
+                blocks = xentlib.cross_entropy_with_grad(z, labels, reduction=reduction)
+            for a, b in zip(small, blocks, strict=True):
+                np.testing.assert_allclose(a, b, rtol=2 * np.finfo(dtype).eps, atol=0)
+
+
+@pytest.mark.parametrize(
+    "z",
+    [
+        [np.nan, 1.0, 2.0],
+        [np.inf, 1.0, 2.0],
+        [-1.7e308, 1.7e308, 0.0],  # z - m overflows
+        [1e308, 1e308, 1.0],  # the sum of the logits overflows
+    ],
+)
+def test_one_row_outside_its_window_goes_to_the_blocks(monkeypatch, z):
+    # Rows the Python-float route cannot take (a NaN or inf logit, a spread beyond the largest
+    # float) go to the blocks, which hand them to the algebra. Fails if one is computed anyway
+    # (a NaN taken by max() as an ordinary number, an overflowing z - m).
+    blocks = _spy(monkeypatch, "_blocks")
+    z = np.array(z)
+    loss, grad = xentlib.cross_entropy_with_grad(z, 2)
+    assert len(blocks) == 1
+    exact_loss, exact_grad = _algebra.cross_entropy_rows(*_algebra.shifted(z[None]), np.array([2]))
+    np.testing.assert_array_equal(loss, exact_loss[0])
+    np.testing.assert_array_equal(grad, exact_grad[0])
+
+
+@pytest.mark.parametrize(
+    "row", [np.nan, np.inf, 800.0, -800.0], ids=["nan", "inf", "overflow", "s below 1"]
+)
+def test_a_small_batch_with_one_row_outside_the_window_goes_to_the_blocks(monkeypatch, row):
+    # One row whose sum of exponentials is not finite, or below 1 (every logit at -800: its
+    # exponentials underflow), sends the whole small batch to the blocks. Fails if the window
+    # check is dropped or loosened.
+    blocks = _spy(monkeypatch, "_blocks")
+    z = np.random.default_rng(0).standard_normal((8, 4))
+    z[3] = row if row != -800.0 else np.full(4, row)
+    if np.isfinite(row) and row > 0:
+        z[3, 1] = row
+    labels = np.arange(8) % 4
+    loss, grad = xentlib.cross_entropy_with_grad(z, labels, reduction="none")
+    assert len(blocks) == 1
+    ref_loss, ref_grad = _algebra.cross_entropy_rows(*_algebra.shifted(z), labels)
+    np.testing.assert_allclose(loss, ref_loss, rtol=4 * np.finfo(float).eps)
+    np.testing.assert_allclose(grad, ref_grad, rtol=4 * np.finfo(float).eps, atol=1e-300)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.int32, np.uint64])
+def test_labels_of_every_integer_dtype_are_checked_on_the_quick_path(dtype):
+    # The quick acceptance of labels reads them as unsigned for one pass: with int8 labels and
+    # 300 classes, -1 read as unsigned is 255, a valid class. Fails if that is accepted, or if
+    # valid labels of a narrow dtype are refused or misread.
+    z = np.zeros((3, 300))
+    ok = np.array([0, 7, 100], dtype=dtype)
+    loss, grad = xentlib.cross_entropy_with_grad(z, ok, reduction="none")
+    assert np.all(grad[np.arange(3), ok.astype(int)] < 0)
+    if np.dtype(dtype).kind == "i":
+        bad = np.array([0, -1, 100], dtype=dtype)
+        with pytest.raises(ValueError, match="label -1 in target is out of range"):
+            xentlib.cross_entropy_with_grad(z, bad)
