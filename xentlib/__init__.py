@@ -11,8 +11,8 @@ large batch among one thread per CPU; ``XENTLIB_NUM_THREADS`` sets the number (1
 Exact references for checking any of these against mpmath: :mod:`xentlib.reference`.
 
 Where things live: ``_validation`` (every input check), ``_algebra`` (the mathematics the
-chapters derive), ``_fast`` (the fast route of cross-entropy with integer labels: cache blocks
-and threads), ``activations``, ``losses`` and ``gradcheck`` (the public functions).
+chapters derive), ``_fast`` (the fast route of cross-entropy with integer labels: cache blocks,
+threads and small calls), ``activations``, ``losses`` and ``gradcheck`` (the public functions).
 """
 
 from .activations import log_softmax, logsumexp, sigmoid, sigmoid_grad, softmax, softmax_jacobian
