@@ -85,7 +85,7 @@ def _denominator(z, labels, options, reduction, func):
     """What ``'mean'`` divides by when options are given (None without them: N).
 
     With labels, the samples that are not ignored, each counted ``w[y_n]`` times with class
-    weights (``eq-ce-weighted-mean``, PyTorch's rule); with probability targets N (1 for one
+    weights (``eq-losses-weighted``, PyTorch's rule); with probability targets N (1 for one
     sample), whatever the weights.
     """
     if options is None:
@@ -170,14 +170,14 @@ def cross_entropy(
         sample :math:`n` counts :math:`w_{y_n}` times and ``'mean'`` divides by
         :math:`\sum_n w_{y_n}` (over the samples not ignored), as PyTorch does; with
         probability targets the loss is :math:`-\sum_c w_c y_c \log q_c` and ``'mean'``
-        divides by :math:`N`. Label ``eq-ce-weighted``.
+        divides by :math:`N`. Label ``eq-losses-weighted``.
     ignore_index : int, optional
         Samples whose label equals it contribute nothing to the loss, the gradient or the
         denominator of ``'mean'``; their gradient rows are exactly 0. Labels only. Unlike
         PyTorch (whose default is -100), no label is ignored unless this is given.
     label_smoothing : float, optional
         :math:`\varepsilon \in [0, 1]`: the target becomes
-        :math:`(1 - \varepsilon)\,y + \varepsilon / C` (label ``eq-ce-smoothed``), for
+        :math:`(1 - \varepsilon)\,y + \varepsilon / C` (label ``eq-losses-smoothed-target``), for
         labels and probability targets, weighted as above (PyTorch's rule: the smoothed part
         of sample :math:`n` weighs each class :math:`c` by :math:`w_c`).
 
@@ -410,7 +410,7 @@ def binary_cross_entropy_with_logits(z, y, reduction="mean", *, weight=None, pos
         :math:`p`, finite and non-negative, broadcast against ``z``'s shape, typically one per
         class (the last axis) in a multi-label problem: the positive term weighs :math:`p`
         times, :math:`H = -\bigl(p\,y \log \sigma(z) + (1 - y) \log(1 - \sigma(z))\bigr)`,
-        label ``eq-bce-pos-weight``.
+        label ``eq-losses-pos-weight``.
 
     Returns
     -------
@@ -481,7 +481,7 @@ def binary_cross_entropy_grad(z, y, reduction="mean", *, weight=None, pos_weight
         Same shape and dtype as ``z``; divided by the number of entries for ``'mean'``. NaN
         where ``z`` or ``y`` is NaN. With the options it is
         :math:`w\,\bigl(c\,\sigma(z) - p\,y\bigr)`, :math:`c = 1 + (p - 1)\,y`
-        (``eq-bce-pos-weight-grad``).
+        (``eq-losses-pos-weight-grad``).
 
     Examples
     --------

@@ -4,7 +4,7 @@ Every expected value is an independent closed form built from xentlib.reference'
 per-class quantities (mpmath), from central differences, or from scipy; none comes from the code
 under test. The laws: the options reduce to the plain loss when they are neutral (``weight`` all
 ones, ``ε = 0``, ``pos_weight = 1``), an ignored sample contributes exactly nothing, and each
-gradient is the derivative of its loss (``eq-ce-options-grad``, ``eq-bce-pos-weight-grad``).
+gradient is the derivative of its loss (``eq-losses-general-grad``, ``eq-losses-pos-weight-grad``).
 """
 
 import numpy as np
@@ -106,7 +106,7 @@ def test_pos_weight_one_and_unit_weights_change_nothing_in_bce(case):
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_weighted_labels_closed_form(reduction):
-    # eq-ce-weighted: sample n counts w[y_n] times; 'mean' divides by sum_n w[y_n]
+    # eq-losses-weighted: sample n counts w[y_n] times; 'mean' divides by sum_n w[y_n]
     z, labels, weight = _batch()
     per_sample = _exact(reference.cross_entropy(z, labels)) * weight[labels]
     expected = {
@@ -215,7 +215,7 @@ def test_ignore_index_with_weight_and_smoothing_denominator():
 
 @pytest.mark.parametrize("eps", [0.1, 0.5, 1.0])
 def test_smoothed_labels_closed_form(eps):
-    # eq-ce-smoothed: (1 - ε) l_y + (ε / C) sum_c l_c, with l_c = -log q_c
+    # eq-losses-smoothed: (1 - ε) l_y + (ε / C) sum_c l_c, with l_c = -log q_c
     z, labels, _ = _batch(6)
     c = z.shape[1]
     per_class = _per_class_losses(z)
@@ -318,7 +318,7 @@ def test_bce_gradient_matches_central_differences(reduction):
 
 
 def test_pos_weight_closed_form():
-    # eq-bce-pos-weight: p y softplus(-z) + (1 - y) softplus(z), softplus exact from the
+    # eq-losses-pos-weight: p y softplus(-z) + (1 - y) softplus(z), softplus exact from the
     # reference (its loss at y = 1 and y = 0)
     rng = np.random.default_rng(13)
     x = np.concatenate([rng.standard_normal(20) * 5, [-800.0, -40.0, 40.0, 800.0]])
