@@ -40,8 +40,9 @@ def numerical_gradient(f, x, eps=1e-6):
     TypeError
         ``f`` is not callable, or ``x`` is not numeric.
     ValueError
-        ``eps`` is not a finite number of at least 2.2e-16, a step vanishes in rounding (an
-        infinite ``x_i``), or ``f`` does not return a real scalar.
+        ``eps`` is not a finite number of at least 2.2e-16, ``x_i +- h`` is not finite (an
+        infinite ``x_i``, or one within ``h`` of the largest float), or ``f`` does not return a
+        real scalar.
 
     Examples
     --------
@@ -63,13 +64,14 @@ def numerical_gradient(f, x, eps=1e-6):
     x = np.array(as_float_array(x, "x", "numerical_gradient"), dtype=np.float64)  # a copy
     grad = np.empty_like(x)
     for i in np.ndindex(x.shape):
-        original = x[i]
+        original = float(x[i])  # Python floats: no warning where x +- h is not finite
         step = eps * max(1.0, abs(original))
         above, below = original + step, original - step
-        if not above - below > 0:
+        if not np.isfinite(above - below):  # x_i infinite, or x_i + h beyond the largest float
             raise ValueError(
-                f"numerical_gradient: the step at x{list(i)} = {original!r} vanishes "
-                f"(x + h = {above!r}, x - h = {below!r}): eps {eps!r} is too small for it"
+                f"numerical_gradient: x{list(i)} = {original!r} leaves no finite step "
+                f"(x + h = {above!r}, x - h = {below!r}); central differences need finite "
+                f"x +- h"
             )
         x[i] = above
         f_plus = _scalar(f(x))

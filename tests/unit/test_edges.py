@@ -75,6 +75,24 @@ def test_numerical_gradient_refuses_a_step_that_vanishes(eps):
         xentlib.numerical_gradient(lambda v: float(v.sum()), np.array([1.0]), eps=eps)
 
 
+def test_numerical_gradient_takes_the_smallest_allowed_step():
+    # eps = float64's machine epsilon is the boundary, and allowed: x +- eps are distinct floats
+    # (1 + eps and 1 - eps, 2 ulp of 1 apart below 1). Fails if the boundary is refused.
+    eps = float(np.finfo(np.float64).eps)
+    g = xentlib.numerical_gradient(lambda v: float(v[0]), np.array([1.0]), eps=eps)
+    assert g[0] == 1.0
+
+
+@pytest.mark.parametrize("x", [np.inf, -np.inf, np.finfo(np.float64).max])
+def test_numerical_gradient_refuses_an_entry_without_a_finite_step(x):
+    # At +-inf, and at the largest float (x + h overflows), no central difference exists: the
+    # largest float once returned 0 for the gradient of the identity. The message names the
+    # entry by its index. Fails if such an entry is differenced anyway.
+    values = np.array([0.5, x])
+    with pytest.raises(ValueError, match=r"numerical_gradient: x\[1\] = .* leaves no finite step"):
+        xentlib.numerical_gradient(lambda v: float(v[0]), values)
+
+
 # 5. long double logits with labels: numpy's own TypeError (C <= 128), or float64 accuracy
 # (1e3-1e4 ulp of long double). Now computed in long double.
 @pytest.mark.skipif(
