@@ -42,12 +42,12 @@ def difference_and_error(a, b):
 def at(a, k):
     """``a[..., k]`` row by row: the entry at index ``k`` (shape ``a.shape[:-1] + (1,)``) of
     each row of the C-contiguous ``a``, as a view-free gather on the flat array."""
-    return a.reshape(-1)[_flat(a, k)]
+    return a.ravel()[_flat(a, k)]
 
 
 def put(a, k, values):
     """``a[..., k] = values`` row by row (the counterpart of :func:`at`)."""
-    a.reshape(-1)[_flat(a, k)] = values
+    a.ravel()[_flat(a, k)] = values
 
 
 def _flat(a, k):

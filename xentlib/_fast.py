@@ -164,14 +164,14 @@ def _chunk(z, labels, loss, grad, scratch, scale, block, rows, unsafe):
     # Flat positions of each row's argmax and label: 1-D take/put are ~3x faster than z[r, k].
     row_start = np.arange(0, n * c, c)
     at_k, at_y = row_start + k, row_start + y
-    flat_z = z_c.reshape(-1)
+    flat_z = z_c.ravel()
     z_y = flat_z.take(at_y).astype(np.float64)
     t = u / e_k
     if loss is not None:
         z_k = flat_z.take(at_k).astype(np.float64)
         loss[rows] = np.log1p(t) - (z_y - z_k)  # logsumexp(z) - z_y, both terms >= 0
     if grad is not None:
-        flat_grad = grad[rows].reshape(-1)
+        flat_grad = grad[rows].ravel()
         y_is_k = at_y == at_k
         flat_grad[at_k] = scale * at_the_max(y_is_k.astype(np.float64), t)
         elsewhere = ~y_is_k  # q_y <= 1/2 there: q_y - 1 is harmless
@@ -183,14 +183,14 @@ def _small_batch(z, labels, want_loss, want_grad, scale):
     takes the blocks) unless every row has ``1 <= s`` and a finite ``s``."""
     n, c = z.shape
     w = np.ascontiguousarray(z, dtype=np.float64)  # float32 rounded once, at the end
-    flat = w.reshape(-1)
+    flat = w.ravel()
     at_y = np.arange(0, n * c, c)
     at_k = w.argmax(axis=1)
     at_k += at_y
     at_y += labels.astype(np.intp, copy=False)
     z_k, z_y = flat.take(at_k), flat.take(at_y)
     e = np.exp(w, out=w) if w is not z else np.exp(w)
-    flat_e = e.reshape(-1)
+    flat_e = e.ravel()
     e_k = flat_e.take(at_k)
     flat_e[at_k] = 0
     u = np.add.reduce(e, axis=1)
@@ -250,8 +250,8 @@ def _exp_block(z, out, k, e_k, u, scale):
     n, c = z.shape
     np.argmax(z, axis=1, out=k)
     at_k = np.arange(0, n * c, c) + k
-    e_k[:] = np.exp(z.reshape(-1).take(at_k).astype(np.float64))
-    flat = out.reshape(-1)
+    e_k[:] = np.exp(z.ravel().take(at_k).astype(np.float64))
+    flat = out.ravel()
     np.exp(z, out=out)
     flat[at_k] = 0
     row_sums(out, out=u)

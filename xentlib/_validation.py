@@ -72,7 +72,7 @@ def as_labels(labels, num_classes, func, name="target", ignore_index=None):
             f"{func}: {name} holds class labels, which must be integers (0-based), "
             f"got dtype {arr.dtype} with value {show(arr)}"
         )
-    flat = arr.reshape(-1)
+    flat = arr.ravel()
     if ignore_index is not None:
         flat = flat[flat != ignore_index]
     if flat.size:

@@ -128,9 +128,9 @@ def _with_options(z, labels, probs, options, want_grad):
     (``options_target``), in the working precision; an ignored sample's are exactly 0."""
     num_classes = z.shape[-1]
     rows = z.reshape(-1, num_classes)
-    kept = slice(None) if options.ignored is None else ~options.ignored.reshape(-1)
+    kept = slice(None) if options.ignored is None else ~options.ignored.ravel()
     target = options_target(
-        None if labels is None else labels.reshape(-1)[kept],
+        None if labels is None else labels.ravel()[kept],
         None if probs is None else probs.reshape(-1, num_classes)[kept],
         num_classes,
         options.weight,

@@ -234,6 +234,15 @@ def test_no_thread_count_means_every_usable_cpu(monkeypatch, setting):
             os.sched_setaffinity(0, usable)
 
 
+@pytest.mark.parametrize("count, expected", [(6, 6), (None, 1)])
+def test_without_an_affinity_mask_the_cpu_count_is_used(monkeypatch, count, expected):
+    # macOS and Windows have no os.sched_getaffinity: the machine's CPU count stands in, and one
+    # CPU when even that is unknown (os.cpu_count() returns None). Fails if the fallback is lost.
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: count)
+    assert _fast.usable_cpus() == expected
+
+
 def test_a_thread_count_above_the_cpus_is_capped(monkeypatch):
     # XENTLIB_NUM_THREADS=5000 once started 5000 threads: more threads than CPUs only take
     # turns. Fails if the setting is taken as it is.
@@ -404,6 +413,9 @@ def _small_cases(dtype):
     rng = np.random.default_rng(1)
     rows = [np.zeros(1), np.array([-2.85, 0.86, 0.28]), np.array([-np.inf, 1.0, 2.0])]
     rows.append(np.array([800.0, 1.0, 2.0]))  # beyond exp's overflow: shifted, it is harmless
+    # z - m = -700.2 is rounded by up to 5.7e-14, a relative error of 256 ulp in its exponential
+    # unless TwoSum's term is kept: q_1 ~ 1e-304 is a normal float, measured to the ulp
+    rows.append(np.array([0.3, -699.9, 1.7]))
     rows += [rng.standard_normal(c) * 6 for c in (2, 5, _fast.ONE_ROW_CLASSES)]
     cases = [(z, int(np.argmin(z[1:])) + 1 if len(z) > 1 else 0) for z in rows]
     confident = np.array([0.0, 0.0, 40.0])
