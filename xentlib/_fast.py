@@ -30,8 +30,9 @@ How it saves time without losing a digit:
 - **Small calls.** Each numpy call costs about a microsecond whatever its size, so for a few
   logits the number of calls is the time. A batch of at most ``SMALL_SIZE`` logits is one pass of
   two dozen whole-array calls in float64 (:func:`_small_batch`), and a single row of at most
-  ``ONE_ROW_CLASSES`` logits is computed on Python floats (:func:`_one_row`); either hands its
-  input to the general route above if any row is outside its window.
+  ``ONE_ROW_CLASSES`` logits is computed on Python floats (:func:`_one_row`). The small batch
+  hands the rows outside its window to the algebra, as the blocks do; the single row, if it has
+  a NaN or infinite logit, becomes a small batch of one row.
 """
 
 import math
@@ -102,10 +103,8 @@ def cross_entropy(z, labels, want_loss, want_grad, scale):
         return result
     if 0 < z.size <= SMALL_SIZE:
         thread_setting()
-        with np.errstate(all="ignore"):  # a row that overflows or is NaN is refused below
-            result = _small_batch(z, labels, want_loss, want_grad, scale)
-        if result is not None:
-            return result
+        with np.errstate(all="ignore"):  # a row that overflows or is NaN goes to the algebra
+            return _small_batch(z, labels, want_loss, want_grad, scale)
     with np.errstate(under="ignore"):  # a probability below the smallest float is one
         return _blocks(z, labels, want_loss, want_grad, scale, threads())
 
@@ -179,8 +178,8 @@ def _chunk(z, labels, loss, grad, scratch, scale, block, rows, unsafe):
 
 
 def _small_batch(z, labels, want_loss, want_grad, scale):
-    """The blocks' and chunks' work for a small batch in one pass, in float64; None (the caller
-    takes the blocks) unless every row has ``1 <= s`` and a finite ``s``."""
+    """The blocks' and chunks' work for a small batch in one pass, in float64; a row without
+    ``1 <= s`` and a finite ``s`` is handed to the algebra, as the blocks hand theirs."""
     n, c = z.shape
     w = np.ascontiguousarray(z, dtype=np.float64)  # float32 rounded once, at the end
     flat = w.ravel()
@@ -195,20 +194,27 @@ def _small_batch(z, labels, want_loss, want_grad, scale):
     flat_e[at_k] = 0
     u = np.add.reduce(e, axis=1)
     s = u + e_k
-    if not (np.minimum.reduce(s) >= 1 and np.maximum.reduce(s) <= np.finfo(np.float64).max):
-        return None
+    unsafe = None  # the rows outside the window, found only when a row is (the rare case)
+    largest = np.finfo(np.float64).max
+    if not (np.minimum.reduce(s) >= 1 and np.maximum.reduce(s) <= largest):
+        unsafe = np.flatnonzero(~((s >= 1) & (s <= largest)))  # NaN is outside too
+        loss_u, grad_u = cross_entropy_rows(*shifted(z[unsafe]), labels[unsafe], None, want_grad)
     t = np.divide(u, e_k, out=u)
     loss = None
     if want_loss:
         z_y -= z_k
         loss = np.log1p(t)
         loss -= z_y  # logsumexp(z) - z_y, both terms >= 0
+        if unsafe is not None:
+            loss[unsafe] = loss_u
         loss = loss.astype(z.dtype, copy=False)  # the caller's np.errstate: all ignored
     if not want_grad:
         return loss, None
     np.multiply(e, np.divide(scale, s, out=s)[:, None], out=e)
     flat_e[at_y] -= scale  # scale (q_y - 1) where y is not k (q_y <= 1/2: no cancellation)
     flat_e[at_k] = scale * at_the_max((at_y == at_k).astype(np.float64), t)
+    if unsafe is not None:
+        e[unsafe] = grad_u * scale
     return loss, e.astype(z.dtype, copy=False)
 
 

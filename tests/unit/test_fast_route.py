@@ -486,37 +486,48 @@ def test_small_calls_agree_with_the_blocks(monkeypatch, dtype):
         [1e308, 1e308, 1.0],  # the sum of the logits overflows
     ],
 )
-def test_one_row_outside_its_window_goes_to_the_blocks(monkeypatch, z):
+def test_one_row_outside_its_window_goes_to_the_algebra(monkeypatch, z):
     # Rows the Python-float route cannot take (a NaN or inf logit, a spread beyond the largest
-    # float) go to the blocks, which hand them to the algebra. Fails if one is computed anyway
-    # (a NaN taken by max() as an ordinary number, an overflowing z - m).
-    blocks = _spy(monkeypatch, "_blocks")
+    # float) become a small batch of one row, which hands it to the algebra: the same bits as
+    # the algebra's. Fails if one is computed anyway (a NaN taken by max() as an ordinary
+    # number, an overflowing z - m).
+    handed = _spy(monkeypatch, "cross_entropy_rows")
     z = np.array(z)
     loss, grad = xentlib.cross_entropy_with_grad(z, 2)
-    assert len(blocks) == 1
+    assert len(handed) == 1
     exact_loss, exact_grad = _algebra.cross_entropy_rows(*_algebra.shifted(z[None]), np.array([2]))
     np.testing.assert_array_equal(loss, exact_loss[0])
     np.testing.assert_array_equal(grad, exact_grad[0])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     "row", [np.nan, np.inf, 800.0, -800.0], ids=["nan", "inf", "overflow", "s below 1"]
 )
-def test_a_small_batch_with_one_row_outside_the_window_goes_to_the_blocks(monkeypatch, row):
+def test_a_small_batch_hands_only_its_rows_outside_the_window_to_the_algebra(
+    monkeypatch, dtype, row
+):
     # One row whose sum of exponentials is not finite, or below 1 (every logit at -800: its
-    # exponentials underflow), sends the whole small batch to the blocks. Fails if the window
-    # check is dropped or loosened.
-    blocks = _spy(monkeypatch, "_blocks")
-    z = np.random.default_rng(0).standard_normal((8, 4))
+    # exponentials underflow), goes to the algebra; the other rows stay on the small route and
+    # keep its accuracy (float32 within 1 ulp of mpmath). Fails if the window check is dropped
+    # or loosened, if the wrong rows are handed over, or if one bad row takes the batch with it.
+    handed = _spy(monkeypatch, "cross_entropy_rows")
+    z = (np.random.default_rng(0).standard_normal((8, 4)) * 6).astype(dtype)
     z[3] = row if row != -800.0 else np.full(4, row)
     if np.isfinite(row) and row > 0:
         z[3, 1] = row
     labels = np.arange(8) % 4
     loss, grad = xentlib.cross_entropy_with_grad(z, labels, reduction="none")
-    assert len(blocks) == 1
-    ref_loss, ref_grad = _algebra.cross_entropy_rows(*_algebra.shifted(z), labels)
-    np.testing.assert_allclose(loss, ref_loss, rtol=4 * np.finfo(float).eps)
-    np.testing.assert_allclose(grad, ref_grad, rtol=4 * np.finfo(float).eps, atol=1e-300)
+    assert len(handed) == 1 and len(handed[0][0]) == 1  # the pieces of one row
+    ref_loss, ref_grad = _algebra.cross_entropy_rows(*_algebra.shifted(z[3:4]), labels[3:4])
+    np.testing.assert_array_equal(loss[3], ref_loss[0].astype(dtype))
+    np.testing.assert_array_equal(grad[3], ref_grad[0].astype(dtype))
+    rest = np.arange(8) != 3
+    limit = 1 if dtype == np.float32 else 3
+    exact_loss = reference.cross_entropy(z[rest], labels[rest])
+    exact_grad = reference.cross_entropy_grad(z[rest], labels[rest])
+    assert _worst(loss[rest], exact_loss, dtype) <= limit
+    assert _worst(grad[rest], exact_grad, dtype) <= limit
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.int32, np.uint64])
