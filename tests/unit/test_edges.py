@@ -61,6 +61,9 @@ def test_float32_bce_gradient_near_a_soft_target_is_within_one_ulp():
     assert reference.ulp_error(got, exact, np.float32).max() <= 1
 
 
+Y_SOFT = np.array([0.0, 0.25, 1.0, 0.5, 1.0])  # binary targets, soft and hard
+
+
 # 4. numerical_gradient at large |x| divided by a step it never took (1.907 for the identity at
 # 1e10, 0 at 1e11 and 1e300); eps=5e-324 was accepted.
 @pytest.mark.parametrize("x", [1e10, 1e11, 1e300, -3e15, 0.5])
@@ -114,6 +117,36 @@ def test_long_double_is_computed_in_its_own_precision(num_classes):
         hi, lo = (np.asarray(part, dtype=np.longdouble) for part in exact)
         error = np.abs((got - hi) - lo)
         assert (error <= 4 * np.spacing(np.abs(hi + lo))).all()
+
+
+@pytest.mark.skipif(
+    np.finfo(np.longdouble).nmant <= 52, reason="long double is float64 on this platform"
+)
+@pytest.mark.parametrize(
+    "func, exact",
+    [
+        (xentlib.sigmoid, reference.sigmoid),
+        (xentlib.sigmoid_grad, reference.sigmoid_grad),
+        (
+            lambda z: xentlib.binary_cross_entropy_with_logits(z, Y_SOFT, "none"),
+            lambda z: reference.binary_cross_entropy_with_logits(z, Y_SOFT),
+        ),
+        (
+            lambda z: xentlib.binary_cross_entropy_grad(z, Y_SOFT, "none"),
+            lambda z: reference.binary_cross_entropy_grad(z, Y_SOFT),
+        ),
+    ],
+    ids=["sigmoid", "sigmoid_grad", "bce_with_logits", "bce_grad"],
+)
+def test_the_sigmoid_family_computes_long_double_in_long_double(func, exact):
+    # Long double in, long double out, and long double's digits: within 4 of its own spacing
+    # of the exact (hi, lo) pair, where float64 arithmetic would be some 2**11 spacings off.
+    # Fails if the working precision drops to float64.
+    z64 = np.array([-30.0, -2.5, 0.3, 4.0, 30.0])
+    got = func(z64.astype(np.longdouble))
+    assert got.dtype == np.longdouble
+    hi, lo = (np.asarray(part, dtype=np.longdouble) for part in exact(z64))
+    assert (np.abs((got - hi) - lo) <= 4 * np.spacing(np.abs(hi + lo))).all()
 
 
 # 6. A masked array's mask was silently dropped.

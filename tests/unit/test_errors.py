@@ -25,7 +25,7 @@ from xentlib import (
     softmax,
     softmax_jacobian,
 )
-from xentlib._validation import show
+from xentlib._validation import check_axis, check_result_size, show
 
 SEED_Z = [-2.85, 0.86, 0.28]
 CE_FUNCS = [cross_entropy, cross_entropy_grad, cross_entropy_with_grad]
@@ -630,3 +630,154 @@ def test_axis_tuples(func):
         "z must have at least one entry along axis (1, 2), got shape (2, 0, 3)",
     )
     check(ValueError, lambda: func(np.float64(1.0), axis=None), "at least 1 dimension")
+
+
+# --- messages in full: the function, the argument, the value ----------------------------------
+
+
+def test_show_renders_none_and_strings_by_their_repr():
+    # A string is shown as Python writes it: numpy would drop its trailing NUL ("'a'"), so a
+    # show() that handed strings to numpy fails here. None reads "None" either way.
+    assert show("a\x00") == "'a\\x00'"
+    assert show(None) == "None"
+
+
+@pytest.mark.parametrize(
+    ("labels", "fragment"),
+    [
+        (None, "one_hot: labels must be an array of numbers, got None"),
+        (np.ma.masked_array([0, 1], mask=[0, 1]), "one_hot: labels is a masked array, whose mask"),
+        (
+            [[0], [1, 2]],
+            "one_hot: labels must be an array of numbers, with rows of one length, "
+            "got [[0], [1, 2]]",
+        ),
+    ],
+    ids=["None", "masked", "ragged"],
+)
+def test_one_hot_labels_that_are_not_an_array(labels, fragment):
+    # one_hot hands its raw labels to the label check: the message starts with the function and
+    # the argument; fails if either is lost (e.g. "None: labels ..." or "one_hot: None ...").
+    check(TypeError, lambda: one_hot(labels, 3), fragment)
+
+
+@pytest.mark.parametrize(
+    ("target", "fragment"),
+    [
+        (None, "cross_entropy: target must be 0-based integer labels of shape (2,)"),
+        (np.ma.masked_array([0, 1], mask=[0, 1]), "cross_entropy: target is a masked array"),
+        ([[0], [1, 2]], "cross_entropy: target must be an array of numbers, with rows of one"),
+    ],
+    ids=["None", "masked", "ragged"],
+)
+def test_cross_entropy_target_that_is_not_an_array(target, fragment):
+    # The same faults in cross_entropy's target: the message names cross_entropy and target;
+    # fails if the message names another function or argument.
+    check(TypeError, lambda: cross_entropy(np.zeros((2, 3)), target), fragment)
+
+
+def test_result_size_limit_is_the_largest_float64_array_an_intp_can_index():
+    # 2**63 - 1 bytes, 8 per float64: 2**60 - 1 entries are accepted, 2**60 are refused. Fails
+    # on >= for >, on // 9 for // 8, and on / 8 (2**63 - 1 divided as a float rounds to 2**60).
+    assert check_result_size((2**60 - 1,), "one_hot", "num_classes=1152921504606846975") is None
+    check(
+        ValueError,
+        lambda: check_result_size((2**30, 2**30), "one_hot", "num_classes=1073741824"),
+        "one_hot: num_classes=1073741824 gives an output of shape (1073741824, 1073741824), "
+        "1152921504606846976 entries: more than an array can hold",
+    )
+
+
+@pytest.mark.parametrize(("axis", "shown"), [(True, "True"), (1.0, "1.0")])
+def test_check_axis_refuses_an_axis_that_is_not_an_int(axis, shown):
+    # The public functions vet axis before check_axis sees it, so it is tested alone: True is a
+    # bool, not an axis (fails if it is taken as axis 1), and the message names the function
+    # and shows the axis (fails on a bare TypeError).
+    check(
+        TypeError,
+        lambda: check_axis(axis, np.zeros((2, 3)), "z", "softmax"),
+        f"softmax: axis must be an int, got {shown}",
+    )
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+def test_class_weight_message_shows_the_weights(func):
+    # The message shows the whole weight vector after the first bad entry; fails if it does not.
+    check(
+        ValueError,
+        lambda: func(SEED_Z, 2, weight=[1.0, -0.5, 1.0]),
+        f"{func.__name__}: class weights must be finite and non-negative, "
+        "got -0.5 in weight [ 1. , -0.5, 1. ]",
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "ignore_index"), [([1, 1], None), ([1, -100, 1], -100)], ids=["plain", "ignored"]
+)
+def test_mean_of_total_weight_zero_says_why(target, ignore_index):
+    # Every sample left (one ignored in the second case) has a class of weight 0: the message
+    # gives that reason, in full, in its parentheses; fails on any other wording.
+    check(
+        ValueError,
+        lambda: cross_entropy(
+            np.zeros((len(target), 3)), target, weight=[1.0, 0.0, 1.0], ignore_index=ignore_index
+        ),
+        "cross_entropy: reduction='mean' divides by the total weight of the samples that are not "
+        "ignored, which is 0 here (every sample that is not ignored has a class of weight 0); "
+        "use reduction='sum' for a loss of 0",
+    )
+
+
+@pytest.mark.parametrize(
+    "func", [binary_cross_entropy_with_logits, binary_cross_entropy_grad], ids=lambda f: f.__name__
+)
+@pytest.mark.parametrize(
+    ("exc_type", "options", "message"),
+    [
+        (
+            TypeError,
+            {"weight": ["a"]},
+            "weight must be real numbers (int or float), got dtype <U1 with value ['a']",
+        ),
+        (
+            TypeError,
+            {"pos_weight": ["a"]},
+            "pos_weight must be real numbers (int or float), got dtype <U1 with value ['a']",
+        ),
+        (
+            ValueError,
+            {"weight": np.ones((3, 1))},
+            "weight must broadcast against z's shape (2, 2), got shape (3, 1): [[1.], [1.], [1.]]",
+        ),
+        (
+            ValueError,
+            {"pos_weight": [1.0, 2.0, 3.0]},
+            "pos_weight must broadcast against z's shape (2, 2) (one per class: the last axis), "
+            "got shape (3,): [1., 2., 3.]",
+        ),
+        (
+            ValueError,
+            {"weight": [1.0, -1.0]},
+            "weight must be finite and non-negative, got -1.0 in [ 1., -1.]",
+        ),
+        (
+            ValueError,
+            {"pos_weight": [[1.0], [-1.0]]},
+            "pos_weight must be finite and non-negative, got -1.0 in [[ 1.], [-1.]]",
+        ),
+    ],
+    ids=[
+        "weight-str",
+        "pos_weight-str",
+        "weight-shape",
+        "pos_weight-shape",
+        "weight-neg",
+        "pos_weight-neg",
+    ],
+)
+def test_binary_weight_messages_in_full(func, exc_type, options, message):
+    # Each message names the function and the argument, shows the value right after the rule
+    # (no prefix before it), and only pos_weight's shape message adds the per-class hint; fails
+    # if a name, the value or that hint is lost, altered or misplaced.
+    z = np.zeros((2, 2))
+    check(exc_type, lambda: func(z, z, **options), f"{func.__name__}: {message}")

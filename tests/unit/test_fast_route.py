@@ -176,10 +176,20 @@ def test_the_window_edges_take_their_route_and_stay_exact(threaded, dtype):
     tiny_s[0] = -700.0
     one_subnormal = np.full(c, -8.0)
     one_subnormal[1] = np.log(np.finfo(dtype).smallest_normal) - 2  # e^z_1 below the normal range
+    # s = 1 exactly (the other exponentials 0, masked or underflowed) and 1 < s < 2 with an
+    # underflowed term: on the fast route, which needs no check of their smallest logit
+    s_one_masked, s_one_deep, s_between = (
+        np.full(c, -np.inf),
+        np.full(c, -800.0),
+        np.full(c, -800.0),
+    )
+    s_one_masked[0] = s_one_deep[0] = 0.0
+    s_between[0] = 0.5
     fast = np.array([np.full(c, -2.0), np.full(c, -2.0), np.full(c, above), np.full(c, below)])
+    fast = np.vstack([fast, [s_one_masked, s_one_deep, s_between]])
     general = np.array([tiny_s, one_subnormal], dtype=dtype)
     z = np.vstack([fast.astype(dtype), general])
-    labels = np.array([0, 7, 3, 0, 5, 1])
+    labels = np.array([0, 7, 3, 0, 0, 0, 0, 5, 1])
     seen = []
     shifted = _algebra.shifted
     threaded.setattr(_fast, "shifted", lambda z, *a: seen.append(z.copy()) or shifted(z, *a))
@@ -187,6 +197,14 @@ def test_the_window_edges_take_their_route_and_stay_exact(threaded, dtype):
     assert len(seen) == 1 and _bits(seen[0]) == _bits(general)  # the algebra's rows
     assert _worst(loss, reference.cross_entropy(z, labels), dtype) <= 4
     assert _worst(grad, reference.cross_entropy_grad(z, labels), dtype) <= 4
+    # In one chunk, the row with s < 1 but normal exponentials stays on the fast route beside
+    # the one whose subnormal exponential sends it to the algebra: each row's own smallest logit.
+    threaded.setattr(_fast, "BLOCK_SIZE", 1 << 18)
+    threaded.setattr(_fast, "CHUNK_ROWS", 1 << 13)
+    seen.clear()
+    again = xentlib.cross_entropy_with_grad(z, labels, reduction="none")
+    assert len(seen) == 1 and _bits(seen[0]) == _bits(general)
+    assert [_bits(a) for a in again] == [_bits(loss), _bits(grad)]
 
 
 def test_a_confident_correct_row_keeps_the_digits_of_q_minus_1(threaded):
