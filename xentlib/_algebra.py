@@ -23,7 +23,7 @@ def working_dtype(dtype):
 def rounded(x, dtype):
     """``x`` rounded once to ``dtype``; beyond its range that is +-inf or 0, as it should be."""
     with np.errstate(over="ignore", under="ignore"):
-        return np.asarray(x).astype(dtype, copy=False)
+        return np.asarray(x, dtype=dtype)
 
 
 def difference_and_error(a, b):
@@ -112,19 +112,21 @@ def at_the_max(y_k, t, rest=None):
     return (rest - y_k * t) / (1 + t)
 
 
-def options_target(labels, probs, num_classes, weight, smoothing):
+def options_target(labels, probs, num_classes, weight, smoothing, dtype):
     """The target of cross-entropy's options as rows ``a``: ``a_c = w_c ((1 - ε) y_c + ε / C)``.
 
     ``y`` is the one-hot row of a label or a probability row; ``weight`` (``w``) is None or one
     weight per class, ``smoothing`` is ``ε``. The rows are not normalised: row ``n`` sums to
     ``A_n = sum_c a_c``, and the loss ``-sum_c a_c log q_c`` has the gradient ``A_n q - a``.
+    Computed in ``dtype``, the working precision (``1 - ε`` and ``ε / C`` included).
     """
     if labels is not None:
-        y = np.zeros((*labels.shape, num_classes))
-        put(y, labels[..., None], 1.0)
+        y = np.zeros((*labels.shape, num_classes), dtype=dtype)
+        put(y, labels[..., None], 1)
     else:
-        y = np.asarray(probs, dtype=working_dtype(probs.dtype))
-    a = (1 - smoothing) * y + smoothing / num_classes if smoothing else y
+        y = np.asarray(probs, dtype=dtype)
+    smoothing = dtype.type(smoothing)
+    a = (1 - smoothing) * y + smoothing / num_classes  # y itself when smoothing is 0
     return a if weight is None else a * weight
 
 

@@ -143,7 +143,7 @@ def _chunk(z, labels, loss, grad, scratch, scale, block, rows, unsafe):
     """Rows ``rows`` of :func:`cross_entropy`: the blocks' four passes, then the per-row work."""
     # Rows are read through flat indices: a chunk of a non-contiguous z is copied, a chunk at a
     # time (a Fortran-ordered batch costs no copy of the whole).
-    z_c, y = np.ascontiguousarray(z[rows]), labels[rows].astype(np.intp, copy=False)
+    z_c, y = np.ascontiguousarray(z[rows]), np.asarray(labels[rows], dtype=np.intp)
     n, c = z_c.shape
     k, e_k, u = np.empty(n, dtype=np.intp), np.empty(n), np.empty(n)
     for start in range(0, n, block):
@@ -164,15 +164,15 @@ def _chunk(z, labels, loss, grad, scratch, scale, block, rows, unsafe):
     row_start = np.arange(0, n * c, c)
     at_k, at_y = row_start + k, row_start + y
     flat_z = z_c.ravel()
-    z_y = flat_z.take(at_y).astype(np.float64)
+    z_y = np.asarray(flat_z.take(at_y), dtype=np.float64)
     t = u / e_k
     if loss is not None:
-        z_k = flat_z.take(at_k).astype(np.float64)
+        z_k = np.asarray(flat_z.take(at_k), dtype=np.float64)
         loss[rows] = np.log1p(t) - (z_y - z_k)  # logsumexp(z) - z_y, both terms >= 0
     if grad is not None:
         flat_grad = grad[rows].ravel()
         y_is_k = at_y == at_k
-        flat_grad[at_k] = scale * at_the_max(y_is_k.astype(np.float64), t)
+        flat_grad[at_k] = scale * at_the_max(y_is_k, t)  # y_k is 1 or 0: True or False
         elsewhere = ~y_is_k  # q_y <= 1/2 there: q_y - 1 is harmless
         flat_grad[at_y[elsewhere]] = scale * (np.exp(z_y[elsewhere]) / s[elsewhere] - 1)
 
@@ -181,16 +181,15 @@ def _small_batch(z, labels, want_loss, want_grad, scale):
     """The blocks' and chunks' work for a small batch in one pass, in float64; a row without
     ``1 <= s`` and a finite ``s`` is handed to the algebra, as the blocks hand theirs."""
     n, c = z.shape
-    w = np.ascontiguousarray(z, dtype=np.float64)  # float32 rounded once, at the end
-    flat = w.ravel()
-    at_y = np.arange(0, n * c, c)
-    at_k = w.argmax(axis=1)
-    at_k += at_y
-    at_y += labels.astype(np.intp, copy=False)
-    z_k, z_y = flat.take(at_k), flat.take(at_y)
-    e = np.exp(w, out=w) if w is not z else np.exp(w)
+    e = np.array(z, dtype=np.float64)  # a copy, exponentiated in place; float32 rounded at the end
     flat_e = e.ravel()
-    e_k = flat_e.take(at_k)
+    at_y = np.arange(0, n * c, c)
+    at_k = e.argmax(axis=1)
+    at_k += at_y
+    at_y += np.asarray(labels, dtype=np.intp)
+    z_k, z_y = flat_e[at_k], flat_e[at_y]
+    np.exp(e, out=e)
+    e_k = flat_e[at_k]
     flat_e[at_k] = 0
     u = np.add.reduce(e, axis=1)
     s = u + e_k
@@ -199,23 +198,23 @@ def _small_batch(z, labels, want_loss, want_grad, scale):
     if not (np.minimum.reduce(s) >= 1 and np.maximum.reduce(s) <= largest):
         unsafe = np.flatnonzero(~((s >= 1) & (s <= largest)))  # NaN is outside too
         loss_u, grad_u = cross_entropy_rows(*shifted(z[unsafe]), labels[unsafe], None, want_grad)
-    t = np.divide(u, e_k, out=u)
+    u /= e_k  # t
     loss = None
     if want_loss:
         z_y -= z_k
-        loss = np.log1p(t)
+        loss = np.log1p(u)
         loss -= z_y  # logsumexp(z) - z_y, both terms >= 0
         if unsafe is not None:
             loss[unsafe] = loss_u
-        loss = loss.astype(z.dtype, copy=False)  # the caller's np.errstate: all ignored
+        loss = np.asarray(loss, dtype=z.dtype)  # the caller's np.errstate: all ignored
     if not want_grad:
         return loss, None
-    np.multiply(e, np.divide(scale, s, out=s)[:, None], out=e)
+    e *= (scale / s)[:, None]
     flat_e[at_y] -= scale  # scale (q_y - 1) where y is not k (q_y <= 1/2: no cancellation)
-    flat_e[at_k] = scale * at_the_max((at_y == at_k).astype(np.float64), t)
+    flat_e[at_k] = scale * at_the_max(at_y == at_k, u)  # y_k is 1 or 0: True or False
     if unsafe is not None:
         e[unsafe] = grad_u * scale
-    return loss, e.astype(z.dtype, copy=False)
+    return loss, np.asarray(e, dtype=z.dtype)
 
 
 def _one_row(z, label, want_grad):
@@ -256,7 +255,7 @@ def _exp_block(z, out, k, e_k, u, scale):
     n, c = z.shape
     np.argmax(z, axis=1, out=k)
     at_k = np.arange(0, n * c, c) + k
-    e_k[:] = np.exp(z.ravel().take(at_k).astype(np.float64))
+    e_k[:] = np.exp(np.asarray(z.ravel().take(at_k), dtype=np.float64))
     flat = out.ravel()
     np.exp(z, out=out)
     flat[at_k] = 0

@@ -67,7 +67,7 @@ def sigmoid(x):
     array([0.        , 0.70266065, 1.        ])
     """
     x = v.as_float_array(x, "x", "sigmoid")
-    w = x.astype(working_dtype(x.dtype), copy=False)
+    w = np.asarray(x, dtype=working_dtype(x.dtype))
     with np.errstate(under="ignore"):  # e^-|x| below the smallest float: the answer, not a fault
         e = np.exp(-np.abs(w))
         return rounded(np.where(w >= 0, 1, e) / (1 + e), x.dtype)[()]
@@ -108,7 +108,7 @@ def sigmoid_grad(x):
     4.248354255291589e-18
     """
     x = v.as_float_array(x, "x", "sigmoid_grad")
-    w = x.astype(working_dtype(x.dtype), copy=False)
+    w = np.asarray(x, dtype=working_dtype(x.dtype))
     with np.errstate(under="ignore"):  # as in sigmoid
         e = np.exp(-np.abs(w))
         return rounded(e / ((1 + e) * (1 + e)), x.dtype)[()]

@@ -127,14 +127,15 @@ def _with_options(z, labels, probs, options, want_grad):
     """Per-sample losses and gradients ``A q - a`` for the target ``a`` of the options
     (``options_target``), in the working precision; an ignored sample's are exactly 0."""
     num_classes = z.shape[-1]
-    rows = z.reshape(-1, num_classes)
+    rows = np.atleast_2d(z)  # (N, C), or (1, C) for one sample
     kept = slice(None) if options.ignored is None else ~options.ignored.ravel()
     target = options_target(
         None if labels is None else labels.ravel()[kept],
-        None if probs is None else probs.reshape(-1, num_classes)[kept],
+        None if probs is None else np.atleast_2d(probs)[kept],
         num_classes,
         options.weight,
         options.smoothing,
+        working_dtype(z.dtype if probs is None else np.promote_types(z.dtype, probs.dtype)),
     )
     pieces = shifted(rows[kept])
     loss_kept, grad_kept = cross_entropy_rows(*pieces, None, target, want_grad, normalised=False)
@@ -262,8 +263,9 @@ def cross_entropy_grad(
     -------
     ndarray
         Same shape and dtype as ``z``. For a batch with ``reduction='mean'`` the rows are
-        divided by :math:`N`, i.e. :math:`(P - Y)/N`; with ``'sum'`` or ``'none'`` they are
-        :math:`P - Y` (for ``'none'``, row :math:`n` is the gradient of sample :math:`n`'s loss).
+        divided by :math:`N`, i.e. :math:`(Q - Y)/N` (:math:`Q` the rows' softmax, :math:`Y` the
+        targets as rows, one-hot for labels); with ``'sum'`` or ``'none'`` they are :math:`Q - Y`
+        (for ``'none'``, row :math:`n` is the gradient of sample :math:`n`'s loss).
         A row with a NaN logit, or every logit ``-inf``, is all NaN. With options, row
         :math:`n` is :math:`A_n q_n - a_n` for the target :math:`a_n` of :func:`cross_entropy`'s
         Notes and its mass :math:`A_n = \sum_c a_{nc}`, divided for ``'mean'`` by the same
@@ -392,6 +394,13 @@ def binary_cross_entropy(q, y, reduction="mean"):
         return _reduce(np.asarray(pos + neg, dtype=dtype), reduction)
 
 
+def _widened(w, *arrays):
+    """``arrays`` (the binary target ``y``, ``pos_weight``) in the precision of ``w``, or their
+    own if it is wider: ``1 - y`` and ``p y`` rounded in float32 lost every digit of the
+    gradient near z = 0 with y near 1/2."""
+    return [np.asarray(a, dtype=np.promote_types(w.dtype, np.result_type(a))) for a in arrays]
+
+
 def binary_cross_entropy_with_logits(z, y, reduction="mean", *, weight=None, pos_weight=None):
     r"""Binary cross-entropy of :math:`\sigma(z)` against ``y``, from logits (``eq-bce-logits``).
 
@@ -457,7 +466,8 @@ def binary_cross_entropy_with_logits(z, y, reduction="mean", *, weight=None, pos
     z, y = v.binary_args(z, y, reduction, "z", func)
     weight, p = v.binary_weights(weight, pos_weight, z, func)  # 1.0 when not given
     dtype = z.dtype
-    w = z.astype(working_dtype(dtype), copy=False)
+    w = np.asarray(z, dtype=working_dtype(dtype))
+    y, p = _widened(w, y, p)
     # A zero coefficient contributes exactly 0, even at z = +-inf (the limit), where the product
     # would be 0 * inf = NaN.
     coefficient = np.where(w >= 0, 1 - y, -p * y)
@@ -494,7 +504,8 @@ def binary_cross_entropy_grad(z, y, reduction="mean", *, weight=None, pos_weight
     func = "binary_cross_entropy_grad"
     z, y = v.binary_args(z, y, reduction, "z", func)
     weight, p = v.binary_weights(weight, pos_weight, z, func)  # 1.0 when not given
-    w = z.astype(working_dtype(z.dtype), copy=False)
+    w = np.asarray(z, dtype=working_dtype(z.dtype))
+    y, p = _widened(w, y, p)
     c = 1 + (p - 1) * y  # the factor of sigma(z); c - p y = 1 - y
     with np.errstate(under="ignore"):  # e^-|z| below the smallest float: the answer
         e = np.exp(-np.abs(w))

@@ -18,6 +18,7 @@ from xentlib import (
     log_softmax,
     logsumexp,
     numerical_gradient,
+    reference,
     sigmoid,
     sigmoid_grad,
     softmax,
@@ -413,3 +414,36 @@ def test_float32_extremes_do_not_overflow(big):
     assert p.dtype == np.float32
     assert_array_equal(p, [0.0, 0.0, 1.0])
     assert logsumexp(x) == np.float32(big)
+
+
+# --- underflow is the answer, whatever the caller's np.errstate -------------------------------
+
+
+@pytest.mark.parametrize(
+    "z",
+    [[0.0, 0.0, -745.0], [0.0, 0.0, -740.0], [[0.0, 0.0, -708.0], [1.0, 0.0, -744.0]]],
+    ids=["to zero", "to a subnormal", "rows"],
+)
+def test_softmax_underflowing_probability_raises_nothing_under_errstate_raise(z):
+    # e^(z - m) / (1 + t) lands below the normal range (a subnormal, or 0 for e^-745 / 2): the
+    # right answer, so the caller's errstate(all='raise') must not raise, and the result is still
+    # within 1 ulp of mpmath's. ([0, -800] never gets there: e^-800 is already 0, and 0 / 1 is
+    # exact.) Fails if the division runs under the caller's error state.
+    with np.errstate(all="raise"):
+        p = softmax(z)
+    assert (reference.ulp_error(p, reference.softmax(z), np.float64) <= 1).all()
+
+
+@pytest.mark.parametrize(
+    "z",
+    [[0.0, 0.0, -400.0, -400.0], [0.0, 0.0, -5700.0, -5700.0]],
+    ids=["below float64", "below long double"],
+)
+def test_softmax_jacobian_underflowing_products_raise_nothing_under_errstate_raise(z):
+    # q_2 q_3 is e^-800 / 4, below float64's range, or e^-11400 / 4, below even x86's long
+    # double, in which the Jacobian is computed: 0, not a fault. Under the caller's
+    # errstate(all='raise') nothing may raise, and every entry is within 4 ulp of mpmath's.
+    # Fails if the products run under the caller's error state.
+    with np.errstate(all="raise"):
+        jac = softmax_jacobian(z)
+    assert (reference.ulp_error(jac, reference.softmax_jacobian(z), np.float64) <= 4).all()

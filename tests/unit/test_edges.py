@@ -6,6 +6,7 @@ Exact values come from mpmath (``xentlib.reference``) or closed forms, never fro
 import math
 import platform
 
+import mpmath
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -59,6 +60,30 @@ def test_float32_bce_gradient_near_a_soft_target_is_within_one_ulp():
     exact = reference.binary_cross_entropy_grad(z, y)
     got = xentlib.binary_cross_entropy_grad(z, y, reduction="none")
     assert reference.ulp_error(got, exact, np.float32).max() <= 1
+
+
+def test_float32_bce_gradient_near_zero_with_a_target_near_one_half_keeps_its_digits():
+    # sigma(z) - y at z ~ 0 and y = 1/2 - 2**-25: the exact gradient is ~3e-8, and 1 - y, p y
+    # rounded in float32 left 0 (or 2.5e-9 for 3.2e-8), some 8e6 ulp off. Fails unless the
+    # target is taken into the working precision before the subtraction.
+    z = np.float32([0.0, 1e-8, 1e-6])
+    y = np.full(3, np.float32(0.5 - 2**-25))
+    got = xentlib.binary_cross_entropy_grad(z, y, "none")
+    assert got.dtype == np.float32
+    assert (
+        reference.ulp_error(got, reference.binary_cross_entropy_grad(z, y), np.float32).max() <= 1
+    )
+    # with pos_weight p = 3: c sigma(z) - p y, c = 1 + (p - 1) y (exact at 50 digits)
+    with mpmath.workdps(50):
+        exact = [
+            float(
+                (1 + 2 * mpmath.mpf(float(y_i))) / (1 + mpmath.exp(-mpmath.mpf(float(z_i))))
+                - 3 * mpmath.mpf(float(y_i))
+            )
+            for z_i, y_i in zip(z, y, strict=True)
+        ]
+    got = xentlib.binary_cross_entropy_grad(z, y, "none", pos_weight=np.float32(3.0))
+    assert reference.ulp_error(got, np.array(exact), np.float32).max() <= 1
 
 
 Y_SOFT = np.array([0.0, 0.25, 1.0, 0.5, 1.0])  # binary targets, soft and hard

@@ -354,6 +354,86 @@ def test_pos_weight_keeps_the_confident_gradient():
     assert float(reference.ulp_error(grad, exact, np.float64)) <= 4
 
 
+# --- one sample, narrow targets and long double logits under the options ----------------------
+
+
+@pytest.mark.parametrize(
+    "target, options",
+    [
+        (2, {"weight": [1.0, 1.0, 5.0]}),
+        (2, {"label_smoothing": 0.1}),
+        (2, {"ignore_index": 0}),
+        ([0.2, 0.3, 0.5], {"weight": [1.0, 2.0, 5.0], "label_smoothing": 0.1}),
+    ],
+    ids=["weight", "smoothing", "ignore", "probabilities"],
+)
+def test_one_sample_with_options_and_no_reduction_is_a_scalar(target, options):
+    # z of shape (C,) is one sample: with reduction='none' its loss has shape (), as without
+    # options, and is its exact loss under the options. Fails if the options' route hands back
+    # the loss of its one row with shape (1,).
+    weight = options.get("weight")
+    smoothing = options.get("label_smoothing", 0.0)
+    exact = reference.cross_entropy_options(
+        SEED_Z[None], np.asarray(target)[None], weight, smoothing
+    )["cross_entropy"]
+    loss = cross_entropy(SEED_Z, target, "none", **options)
+    with_grad, grad = cross_entropy_with_grad(SEED_Z, target, "none", **options)
+    assert np.shape(loss) == np.shape(with_grad) == ()
+    assert grad.shape == (3,)
+    assert (reference.ulp_error(loss, exact, np.float64) <= 4).all()
+    assert (reference.ulp_error(with_grad, exact, np.float64) <= 4).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_smoothing_a_narrow_probability_target_is_done_in_float64(dtype):
+    # float64 logits and a float16 or float32 target: the smoothed target (1 - ε) y + ε / C of
+    # those numbers is formed in float64, so the loss is within 4 ulp of mpmath's and each
+    # gradient entry within 4 (1 + κ) ulp, κ its condition number in the target. Fails if the
+    # smoothing is computed in the target's own precision (1e8 ulp and more off).
+    z = np.array([[-2.85, 0.86, 0.28], [1.0, 2.0, 3.0]])
+    target = np.array([[0.4, 0.3, 0.3], [0.1, 0.2, 0.7]], dtype=dtype)
+    exact = reference.cross_entropy_options(z, target, label_smoothing=0.1)
+    loss = cross_entropy(z, target, "none", label_smoothing=0.1)
+    grad = cross_entropy_grad(z, target, "sum", label_smoothing=0.1)
+    assert loss.dtype == grad.dtype == np.float64
+    assert (reference.ulp_error(loss, exact["cross_entropy"], np.float64) <= 4).all()
+    grad_error = reference.ulp_error(grad, exact["cross_entropy_grad"], np.float64)
+    assert (grad_error <= 4 * (1 + exact["condition"])).all()
+
+
+@pytest.mark.skipif(
+    np.finfo(np.longdouble).nmant <= 52, reason="long double is float64 on this platform"
+)
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"ignore_index": 1}, {"label_smoothing": 0.1}],
+    ids=["weight", "weight, ignore", "weight, smoothing"],
+)
+def test_weighted_long_double_is_computed_in_its_own_precision(options):
+    # Long double logits with class weights: long double out, with long double's digits, within
+    # 4 of its spacing of mpmath's exact (hi, lo) pair (the logits are float64 numbers, so the
+    # reference sees them exactly); an ignored sample's loss and row are exactly 0. Fails if the
+    # options' route collects its losses or gradient rows in float64 (hundreds of spacings off),
+    # or builds the smoothed target (1 - ε) e_y + ε / C in float64 (thousands).
+    z64, labels, weight = _batch(17, c=5)
+    kept = labels != options.get("ignore_index", -1)
+    loss, grad = cross_entropy_with_grad(
+        z64.astype(np.longdouble), labels, "none", weight=weight, **options
+    )
+    assert loss.dtype == grad.dtype == np.longdouble
+    assert np.all(loss[~kept] == 0) and np.all(grad[~kept] == 0)
+    smoothing = options.get("label_smoothing", 0.0)
+    exact = reference.cross_entropy_options(z64[kept], labels[kept], weight, smoothing)
+    # the gradient entry to 4 (1 + κ) spacings, κ its condition number in the target
+    for got, part, kappa in [
+        (loss, exact["cross_entropy"], 0.0),
+        (grad, exact["cross_entropy_grad"], exact["condition"]),
+    ]:
+        hi, lo = (np.asarray(p, dtype=np.longdouble) for p in part)
+        bound = 4 * (1 + kappa) * np.spacing(np.abs(hi + lo))
+        assert (np.abs((got[kept] - hi) - lo) <= bound).all()
+
+
 # --- float32 in, float32 out ----------------------------------------------------------------
 
 
