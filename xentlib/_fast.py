@@ -46,13 +46,13 @@ from ._algebra import at_the_max, cross_entropy_rows, rounded, shifted
 
 # A float32 block and its gradient fill a 2 MiB L2 cache; blocks of 1/4 to 4 times this size were
 # measured: smaller ones pay more per-block overhead (a dozen numpy calls), larger ones spill.
-BLOCK_SIZE = 1 << 18
+BLOCK_SIZE = 1 << 18  # pragma: no mutate (tuning: any value gives the same results)
 # Rows per chunk of per-row bookkeeping, at most: its dozen float64 numbers per row then take
 # ~1 MB whatever N is (with two classes, batch-wide ones took 14 times the gradient).
-CHUNK_ROWS = 1 << 13
+CHUNK_ROWS = 1 << 13  # pragma: no mutate (tuning: any value gives the same results)
 # Handing work to a thread and taking turns at the GIL cost more than they save below this many
 # logits: two threads took 1.8 times the time of one at 2**16 float32 logits, 0.8 times at 2**18.
-PARALLEL_MIN_SIZE = 1 << 18
+PARALLEL_MIN_SIZE = 1 << 18  # pragma: no mutate (tuning: any value gives the same results)
 # The one pass of a small batch took 0.4 to 0.6 times the time of the blocks at (64, 10) and at
 # 2**12 logits, and about as long at 2**14; its float64 copy of a float32 z costs 2 z of memory.
 SMALL_SIZE = 1 << 12
