@@ -10,7 +10,8 @@ Class labels are 0-based, as in numpy and PyTorch. Cross-entropy with integer la
 large batch among one thread per CPU; ``XENTLIB_NUM_THREADS`` sets the number (1: no threads).
 Exact references for checking any of these against mpmath: :mod:`xentlib.reference`.
 
-Where things live: ``_validation`` (every input check), ``_algebra`` (the mathematics the
+Where things live: ``_validation`` (the input checks; ``gradcheck``
+checks its step, ``_fast`` ``XENTLIB_NUM_THREADS``), ``_algebra`` (the mathematics the
 chapters derive), ``_fast`` (the fast route of cross-entropy with integer labels: cache blocks,
 threads and small calls), ``activations``, ``losses`` and ``gradcheck`` (the public functions).
 """

@@ -2,7 +2,7 @@
 
 Contract: :func:`cross_entropy` takes a 2-D float32 or float64 batch ``z`` (any layout), valid
 integer ``labels`` and the factor ``scale`` of the gradient's rows (``1/N`` for a mean), and
-returns the per-sample losses and the gradient ``scale * (q - y)``, in ``z``'s dtype. It
+returns the per-sample losses and the gradient ``scale * (q - e_y)``, in ``z``'s dtype. It
 computes the rows it can prove safe and hands every other row to the algebra
 (``_algebra.cross_entropy_rows``), which gives the same values to within an ulp or two.
 
@@ -32,7 +32,7 @@ How it saves time without losing a digit:
   two dozen whole-array calls in float64 (:func:`_small_batch`), and a single row of at most
   ``ONE_ROW_CLASSES`` logits is computed on Python floats (:func:`_one_row`). The small batch
   hands the rows outside its window to the algebra, as the blocks do; the single row, if it has
-  a NaN or infinite logit, becomes a small batch of one row.
+  a NaN or infinite logit (or its sum or spread overflows), becomes a small batch of one row.
 """
 
 import math
