@@ -261,7 +261,7 @@ def _exp_block(z, out, k, e_k, u, scale):
     flat[at_k] = 0
     row_sums(out, out=u)
     if scale is not None:  # each e_j times scale / s, multiplied in float64, rounded once
-        np.multiply(out, (scale / (e_k + u))[:, None], out=out, casting="same_kind")
+        np.multiply(out, (scale / (e_k + u))[:, None], out=out)
 
 
 def row_sums(e, out=None):

@@ -323,7 +323,7 @@ def softmax_jacobian(z):
     # Computed in extended precision where the platform has it (x86's 80-bit long double):
     # each entry is a product of two probabilities, and their errors add up.
     wide = np.promote_types(working_dtype(z.dtype), np.longdouble)
-    m, k, _, e, t = shifted(z.astype(wide), 0)
+    m, k, _, e, t = shifted(z.astype(wide))
     with np.errstate(under="ignore"):  # a product below the smallest float is 0
         q = _no_distribution(e / (1 + t), m)
         # The diagonal q_i (1 - q_i): at the largest logit 1 - q_k = -(q_k - 1) is written

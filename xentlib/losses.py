@@ -510,9 +510,10 @@ def binary_cross_entropy_grad(z, y, reduction="mean", *, weight=None, pos_weight
     with np.errstate(under="ignore"):  # e^-|z| below the smallest float: the answer
         e = np.exp(-np.abs(w))
         smaller = e / (1 + e)  # sigma(-|z|), at most 1/2
-        # For z >= 0, c sigma(z) - p y is written (1 - y) - c sigma(-z): with y = 1 the plain
-        # subtraction would cancel every digit of a confident, correct prediction.
-        grad = weight * np.where(w >= 0, (1 - y) - c * smaller, c * smaller - p * y)
+        # For z > 0, c sigma(z) - p y is written (1 - y) - c sigma(-z): with y = 1 the plain
+        # subtraction would cancel every digit of a confident, correct prediction. At z = 0
+        # the other form, c / 2 - p y, is exact where y is near 1/2 (1 - y would round).
+        grad = weight * np.where(w > 0, (1 - y) - c * smaller, c * smaller - p * y)
         if reduction == "mean":
             grad = grad / z.size
         return rounded(grad, z.dtype)[()]

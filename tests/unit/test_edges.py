@@ -62,6 +62,28 @@ def test_float32_bce_gradient_near_a_soft_target_is_within_one_ulp():
     assert reference.ulp_error(got, exact, np.float32).max() <= 1
 
 
+def test_float32_bce_with_logits_on_soft_targets_is_computed_wider():
+    # Soft targets make (1 - y) z and the softplus terms add: computed in float64 and rounded
+    # once, within 1.5 ulp of mpmath. Fails if float32 input is computed in float32 (numpy's
+    # float32 exp and log1p put it several ulp off).
+    rng = np.random.default_rng(3)
+    z = (rng.standard_normal(400) * 8).astype(np.float32)
+    y = rng.random(400).astype(np.float32)
+    got = xentlib.binary_cross_entropy_with_logits(z, y, "none")
+    exact = reference.binary_cross_entropy_with_logits(z, y)
+    assert got.dtype == np.float32
+    assert reference.ulp_error(got, exact, np.float32).max() <= 1.5
+
+
+def test_bce_gradient_at_zero_is_exact_for_a_target_next_to_one_half():
+    # At z = 0 the gradient is 1/2 - y, exact for y = 1/2 - 2**-54 (the float below 1/2): the
+    # form (1 - y) - sigma(-z) rounds 1 - y = 1/2 + 2**-54 to 1/2 and returns 0. Fails if z = 0
+    # takes that form.
+    y = 0.5 - 2.0**-54
+    assert xentlib.binary_cross_entropy_grad(0.0, y, "none") == 2.0**-54
+    assert xentlib.binary_cross_entropy_grad(-0.0, y, "none") == 2.0**-54
+
+
 def test_float32_bce_gradient_near_zero_with_a_target_near_one_half_keeps_its_digits():
     # sigma(z) - y at z ~ 0 and y = 1/2 - 2**-25: the exact gradient is ~3e-8, and 1 - y, p y
     # rounded in float32 left 0 (or 2.5e-9 for 3.2e-8), some 8e6 ulp off. Fails unless the

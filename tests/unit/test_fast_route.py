@@ -548,16 +548,31 @@ def test_a_small_batch_hands_only_its_rows_outside_the_window_to_the_algebra(
     assert _worst(grad[rest], exact_grad, dtype) <= limit
 
 
+@pytest.mark.parametrize("rows", [3, 18], ids=["small batch", "blocks"])
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.int32, np.uint64])
-def test_labels_of_every_integer_dtype_are_checked_on_the_quick_path(dtype):
+def test_labels_of_every_integer_dtype_are_checked_on_the_quick_path(dtype, rows):
     # The quick acceptance of labels reads them as unsigned for one pass: with int8 labels and
     # 300 classes, -1 read as unsigned is 255, a valid class. Fails if that is accepted, or if
-    # valid labels of a narrow dtype are refused or misread.
-    z = np.zeros((3, 300))
-    ok = np.array([0, 7, 100], dtype=dtype)
+    # valid labels of a narrow dtype are refused or misread by either route (uint64 plus an
+    # index of intp is float64 in numpy: the labels must be made indices first).
+    z = np.zeros((rows, 300))
+    ok = np.resize(np.array([0, 7, 100], dtype=dtype), rows)
     grad = xentlib.cross_entropy_grad(z, ok, reduction="none")
-    assert np.all(grad[np.arange(3), ok.astype(int)] < 0)
+    assert np.all(grad[np.arange(rows), ok.astype(int)] == 1 / 300 - 1)
+    z = z[:3]
     if np.dtype(dtype).kind == "i":
         bad = np.array([0, -1, 100], dtype=dtype)
         with pytest.raises(ValueError, match="label -1 in target is out of range"):
             xentlib.cross_entropy_with_grad(z, bad)
+
+
+@pytest.mark.parametrize("c", [100, 1000])
+def test_row_sums_of_float32_exponentials_are_taken_in_float64(c):
+    # Every probability of a row inherits the error of its sum: float32 rows are summed in
+    # float64 (as exact as the float64 sum of their values, 1e-12 relative here), long or short.
+    # Fails if a float32 row is accumulated in float32 (1e-7 relative at these lengths).
+    e = np.random.default_rng(0).random((8, c)).astype(np.float32)
+    exact = np.array([math.fsum(row.astype(np.float64)) for row in e])
+    got = _fast.row_sums(e)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, exact, rtol=1e-12, atol=0)
