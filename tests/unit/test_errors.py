@@ -781,3 +781,32 @@ def test_binary_weight_messages_in_full(func, exc_type, options, message):
     # if a name, the value or that hint is lost, altered or misplaced.
     z = np.zeros((2, 2))
     check(exc_type, lambda: func(z, z, **options), f"{func.__name__}: {message}")
+
+
+@pytest.mark.parametrize("func", CE_FUNCS, ids=lambda f: f.__name__)
+def test_class_weight_that_is_not_numbers_or_of_the_wrong_length(func):
+    # The weight is named as the argument it is, in the function's own message, and a weight of
+    # the wrong length is shown. Fails if the name, the function or the value drops out.
+    z = np.zeros((2, 3))
+    check(
+        TypeError, lambda: func(z, [0, 1], weight=["a", "b", "c"]), f"{func.__name__}: weight must"
+    )
+    check(
+        ValueError,
+        lambda: func(z, [0, 1], weight=[1.0, 2.0]),
+        f"{func.__name__}: weight must hold one weight per class, shape (3,), "
+        "got shape (2,): [1., 2.]",
+    )
+
+
+@pytest.mark.parametrize("func", [softmax, log_softmax, logsumexp], ids=lambda f: f.__name__)
+def test_axes_out_of_range_are_refused_by_name(func):
+    # A scalar with axis=None, an axis out of range in a tuple, including -ndim - 1 (one past
+    # the negative end): each refused with the function's name and the array's dimensions.
+    # Fails if the scalar is let through, the range is off by one, or the name is lost.
+    check(ValueError, lambda: func(np.float64(1.0), axis=None), f"{func.__name__}: ")
+    z = np.zeros((2, 3))
+    for axes in [(0, 2), (-3,), (0, -3)]:
+        message = check(ValueError, lambda axes=axes: func(z, axis=axes), f"{func.__name__}: ")
+        assert "axis" in message and "2" in message
+    assert func(z, axis=(-2,)).shape == ((3,) if func is logsumexp else (2, 3))

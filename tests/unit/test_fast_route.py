@@ -576,3 +576,30 @@ def test_row_sums_of_float32_exponentials_are_taken_in_float64(c):
     got = _fast.row_sums(e)
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, exact, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize(
+    "shape, route",
+    [
+        ((_fast.ONE_ROW_CLASSES,), "_one_row"),
+        ((_fast.ONE_ROW_CLASSES + 1,), "_small_batch"),
+        ((1, 1), "_small_batch"),
+        ((_fast.SMALL_SIZE // 8, 8), "_small_batch"),
+        ((_fast.SMALL_SIZE // 8 + 1, 8), "_blocks"),
+    ],
+    ids=["row at the limit", "row above it", "one logit", "batch at the limit", "batch above it"],
+)
+def test_each_size_takes_its_route(monkeypatch, shape, route):
+    # The thresholds are inclusive: a row of ONE_ROW_CLASSES logits is computed on Python
+    # floats, a batch of SMALL_SIZE logits in one pass, one logit too (its loss is 0); a longer
+    # row is a batch of one row, with a 0-d loss. Fails if a threshold moves by one, or if the
+    # batch of one row hands back its loss as shape (1,).
+    calls = {name: _spy(monkeypatch, name) for name in ("_one_row", "_small_batch", "_blocks")}
+    z = np.random.default_rng(0).standard_normal(shape)
+    labels = np.asarray(0) if len(shape) == 1 else np.zeros(shape[0], dtype=int)
+    target = int(labels) if len(shape) == 1 else labels
+    loss, grad = xentlib.cross_entropy_with_grad(z, target, reduction="none")
+    assert [name for name, seen in calls.items() if seen] == [route]
+    assert np.shape(loss) == shape[:-1] and grad.shape == shape
+    exact = reference.cross_entropy(z, labels if len(shape) > 1 else 0)
+    assert _worst(loss, exact, np.float64) <= 3
