@@ -94,15 +94,14 @@ def thread_setting():
 def cross_entropy(z, labels, want_loss, want_grad, scale):
     """``(loss, grad)`` of a batch ``z`` (or of one row: ``z`` 1-D, ``labels`` 0-d), ``grad``
     already multiplied by ``scale`` (see above)."""
+    thread_setting()  # a bad XENTLIB_NUM_THREADS is refused whatever the batch
     if z.ndim == 1:
-        thread_setting()  # a bad XENTLIB_NUM_THREADS is refused whatever the batch
         result = _one_row(z, int(labels), want_grad) if len(z) <= ONE_ROW_CLASSES else None
         if result is None:
             loss, grad = cross_entropy(z[None], labels.reshape(1), want_loss, want_grad, scale)
             result = loss if loss is None else loss[0], grad if grad is None else grad[0]
         return result
     if 0 < z.size <= SMALL_SIZE:
-        thread_setting()
         with np.errstate(all="ignore"):  # a row that overflows or is NaN goes to the algebra
             return _small_batch(z, labels, want_loss, want_grad, scale)
     with np.errstate(under="ignore"):  # a probability below the smallest float is one
