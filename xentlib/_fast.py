@@ -8,31 +8,32 @@ computes the rows it can prove safe and hands every other row to the algebra
 
 How it saves time without losing a digit:
 
-- **No shift.** The max-shift ``z - m`` is there only to keep ``exp`` from overflowing; it costs
-  a pass and a rounding error. Here ``exp(z)`` is taken directly, its argument exact, and a row is
-  kept only if that was provably harmless: its sum ``s`` of exponentials is at most
-  ``finfo.max`` (nothing overflowed; NaN fails too) and either at least 1 (then an exponential
-  lost to underflow belongs to a probability that underflows as well) or positive with no
-  exponential below the normal range (none lost any precision). With ``k`` the argmax,
-  ``e_k = exp(z_k)`` and ``u`` the sum of the others, ``t = u / e_k`` is the ``t`` of
-  ``_algebra.shifted`` and the same algebra applies. ``e_k`` and every per-row number are
-  computed in float64 from ``z``, so the largest term of ``s`` carries no error of float32's
-  ``exp`` (up to 2.5 ulp in numpy's) into every probability of the row.
-- **Cache blocks.** Rows are processed in blocks of about ``BLOCK_SIZE`` logits, four passes each
-  (argmax, exp, row sums, the scaling by ``scale / s``), all in cache. The exponentials are
-  written straight into the gradient, the one allocation the size of ``z``.
-- **Chunks.** The per-row bookkeeping (the entries at the argmax and the label, the loss, the
-  safety check) is done for chunks of up to ``CHUNK_ROWS`` rows (several blocks) at once, which
-  keeps the number of numpy calls per row small and the memory of those numbers bounded.
-- **Threads.** A batch of ``PARALLEL_MIN_SIZE`` logits or more is shared, chunk by chunk, among
+- **No shift, and the label instead of the argmax.** The max-shift ``z - m`` is there only to
+  keep ``exp`` from overflowing; it costs a pass (two along short rows, where numpy's reductions
+  pay for each row) and a rounding error. Here ``exp(z)`` is taken directly, its argument exact,
+  and each row is written in terms of its label: ``e_y = exp(z_y)``, ``u`` the sum of the other
+  exponentials, ``s = e_y + u`` and ``t = u / e_y``. Then the loss is ``log1p(t)`` (every digit
+  kept when the prediction is confident and right), the label's entry ``q_y - 1 = -u / s`` (no
+  cancellation, whichever class is largest) and ``q_j = e_j / s`` elsewhere. A row is kept only
+  if this was provably harmless (:func:`_block`: its window); every other row goes to the
+  algebra.
+- **Per-row numbers in float64.** ``e_y``, ``u``, ``s``, ``t`` and the loss are float64. In
+  float32 the largest exponential ``e_k`` (when ``k`` is not the label) is also taken in float64,
+  for ``s`` and for ``q_k``: numpy's float32 ``exp`` is up to 2.4 ulp off, and in ``s`` that error
+  would go into every probability of the row.
+- **Cache blocks.** Rows are processed in blocks of about ``BLOCK_SIZE`` logits (at most
+  ``BLOCK_ROWS`` rows, which bounds the memory of the per-row numbers), all in cache. The
+  exponentials are written straight into the gradient, the one allocation the size of ``z``.
+- **Threads.** A batch of ``PARALLEL_MIN_SIZE`` logits or more is shared, block by block, among
   ``threads()`` threads: numpy releases the GIL inside each pass, and no row's result depends on
-  which thread computes it.
+  which thread computes it. Below that size the threads take turns at the GIL more than they
+  work.
 - **Small calls.** Each numpy call costs about a microsecond whatever its size, so for a few
-  logits the number of calls is the time. A batch of at most ``SMALL_SIZE`` logits is one pass of
-  two dozen whole-array calls in float64 (:func:`_small_batch`), and a single row of at most
-  ``ONE_ROW_CLASSES`` logits is computed on Python floats (:func:`_one_row`). The small batch
-  hands the rows outside its window to the algebra, as the blocks do; the single row, if it has
-  a NaN or infinite logit (or its sum or spread overflows), becomes a small batch of one row.
+  logits the number of calls is the time. A batch of at most ``SMALL_SIZE`` logits is one block,
+  computed in float64 (:func:`_small_batch`: float32 is then within half an ulp or so), and a
+  single row of at most ``ONE_ROW_CLASSES`` logits is computed on Python floats
+  (:func:`_one_row`). The single row, if it has a NaN or infinite logit (or its sum or spread
+  overflows), becomes a small batch of one row.
 """
 
 import math
@@ -44,17 +45,21 @@ import numpy as np
 
 from ._algebra import at_the_max, cross_entropy_rows, rounded, shifted
 
+_MAX, _T_MAX = np.finfo(np.float64).max, 2.0**1000
+
 # A float32 block and its gradient fill a 2 MiB L2 cache; blocks of 1/4 to 4 times this size were
 # measured: smaller ones pay more per-block overhead (a dozen numpy calls), larger ones spill.
 BLOCK_SIZE = 1 << 18  # pragma: no mutate (tuning: any value gives the same results)
-# Rows per chunk of per-row bookkeeping, at most: its dozen float64 numbers per row then take
-# ~1 MB whatever N is (with two classes, batch-wide ones took 14 times the gradient).
-CHUNK_ROWS = 1 << 13  # pragma: no mutate (tuning: any value gives the same results)
+# Rows per block, at most: the block's float64 numbers per row then take ~0.5 MB whatever N is
+# (with two classes, batch-wide ones took 14 times the gradient).
+BLOCK_ROWS = 1 << 13  # pragma: no mutate (tuning: any value gives the same results)
 # Handing work to a thread and taking turns at the GIL cost more than they save below this many
-# logits: two threads took 1.8 times the time of one at 2**16 float32 logits, 0.8 times at 2**18.
+# logits: two threads took 2.2 times the time of one at 4096 x 10 (float32), 0.8 at 16384 x 10,
+# 0.65 at 4096 x 1000 (float64: 1.8, 1.0 and 0.4).
 PARALLEL_MIN_SIZE = 1 << 18  # pragma: no mutate (tuning: any value gives the same results)
-# The one pass of a small batch took 0.4 to 0.6 times the time of the blocks at (64, 10) and at
-# 2**12 logits, and about as long at 2**14; its float64 copy of a float32 z costs 2 z of memory.
+# A small float32 batch as one float64 block took 0.7 times the time of the float32 blocks at
+# (64, 10) and twice at 4096 x 10 (float64's exp is about 4 times float32's); its float64 copy
+# costs 2 z of memory.
 SMALL_SIZE = 1 << 12
 # One row of 3 logits took about 4 µs on Python floats, 60 µs as a small batch of one row.
 ONE_ROW_CLASSES = 16
@@ -101,119 +106,123 @@ def cross_entropy(z, labels, want_loss, want_grad, scale):
             loss, grad = cross_entropy(z[None], labels.reshape(1), want_loss, want_grad, scale)
             result = loss if loss is None else loss[0], grad if grad is None else grad[0]
         return result
-    if 0 < z.size <= SMALL_SIZE:
-        with np.errstate(all="ignore"):  # a row that overflows or is NaN goes to the algebra
+    with np.errstate(all="ignore"):  # a row that overflows or is NaN goes to the algebra
+        if 0 < z.size <= SMALL_SIZE:
             return _small_batch(z, labels, want_loss, want_grad, scale)
-    with np.errstate(under="ignore"):  # a probability below the smallest float is one
         return _blocks(z, labels, want_loss, want_grad, scale, threads())
 
 
 def _blocks(z, labels, want_loss, want_grad, scale, workers):
-    """The blocks and chunks of a 2-D batch, on up to ``workers`` threads."""
+    """A 2-D batch in blocks of rows, on up to ``workers`` threads."""
     n, c = z.shape
     loss = np.empty(n, dtype=z.dtype) if want_loss else None
     grad = np.empty((n, c), dtype=z.dtype) if want_grad else None
     workers = workers if z.size >= PARALLEL_MIN_SIZE else 1
-    block = max(1, min(BLOCK_SIZE // c, CHUNK_ROWS))
-    # With threads, at least four chunks per thread, so that a thread slow to start leaves its
-    # share to the others.
-    chunk = max(block, min(CHUNK_ROWS, -(-n // (4 * workers))))
-    unsafe = []  # row indices, appended to by each chunk (list.append is atomic)
+    block = max(1, min(BLOCK_SIZE // c, BLOCK_ROWS))
+    if workers > 1:  # at least two blocks per thread, so that one slow to start leaves its share
+        block = min(block, -(-n // (2 * workers)))
+    unsafe = []  # row indices, appended to by each block (list.append is atomic)
 
     def run(starts):
         scratch = None if want_grad else np.empty((min(block, n), c), dtype=z.dtype)
         for start in starts:
-            rows = slice(start, min(start + chunk, n))
-            _chunk(z, labels, loss, grad, scratch, scale, block, rows, unsafe)
+            rows = slice(start, min(start + block, n))
+            z_b = np.ascontiguousarray(z[rows])  # a block of a non-contiguous z, copied
+            out = grad[rows] if want_grad else scratch[: len(z_b)]
+            y = np.asarray(labels[rows], dtype=np.intp)
+            loss_b, bad = _block(z_b, y, out, want_loss, scale if want_grad else None, z_b)
+            if want_loss:
+                loss[rows] = loss_b  # rounded once
+            if bad is not None:
+                unsafe.append(bad + start)
 
-    with np.errstate(all="ignore"):  # unsafe rows may overflow or be NaN: recomputed below
-        share(run, range(0, n, chunk), workers)
+    share(run, range(0, n, block), workers)
     if unsafe:
-        rows = np.sort(np.concatenate(unsafe))  # chunks finish in any order: rows in order
-        loss_u, grad_u = cross_entropy_rows(*shifted(z[rows]), labels[rows], None, want_grad)
-        if want_loss:
-            loss[rows] = rounded(loss_u, z.dtype)
-        if want_grad:
-            grad[rows] = rounded(grad_u * scale, z.dtype)
+        _hand_over(z, labels, np.sort(np.concatenate(unsafe)), loss, grad, scale)
     return loss, grad
 
 
-def _chunk(z, labels, loss, grad, scratch, scale, block, rows, unsafe):
-    """Rows ``rows`` of :func:`cross_entropy`: the blocks' four passes, then the per-row work."""
-    # Rows are read through flat indices: a chunk of a non-contiguous z is copied, a chunk at a
-    # time (a Fortran-ordered batch costs no copy of the whole).
-    z_c, y = np.ascontiguousarray(z[rows]), np.asarray(labels[rows], dtype=np.intp)
-    n, c = z_c.shape
-    k, e_k, u = np.empty(n, dtype=np.intp), np.empty(n), np.empty(n)
-    for start in range(0, n, block):
-        part = slice(start, start + block)
-        out = grad[rows][part] if grad is not None else scratch[: len(k[part])]
-        _exp_block(z_c[part], out, k[part], e_k[part], u[part], scale if grad is not None else None)
-    s = e_k + u
-    info = np.finfo(z.dtype)
-    safe = (s >= 1) & (s <= info.max)  # False for inf and NaN
-    # A row with s < 1 is safe too if no exponential fell below the normal range, where it
-    # would lose relative precision.
-    small = np.flatnonzero((s > 0) & (s < 1))
-    if small.size:
-        safe[small] = z_c[small].min(axis=1) > np.log(info.smallest_normal)
-    if not safe.all():
-        unsafe.append(np.flatnonzero(~safe) + rows.start)
-    # Flat positions of each row's argmax and label: 1-D take/put are ~3x faster than z[r, k].
-    row_start = np.arange(0, n * c, c)
-    at_k, at_y = row_start + k, row_start + y
-    flat_z = z_c.ravel()
-    z_y = np.asarray(flat_z.take(at_y), dtype=np.float64)
-    t = u / e_k
-    if loss is not None:
-        z_k = np.asarray(flat_z.take(at_k), dtype=np.float64)
-        loss[rows] = np.log1p(t) - (z_y - z_k)  # logsumexp(z) - z_y, both terms >= 0
-    if grad is not None:
-        flat_grad = grad[rows].ravel()
-        y_is_k = at_y == at_k
-        flat_grad[at_k] = scale * at_the_max(y_is_k, t)  # y_k is 1 or 0: True or False
-        elsewhere = ~y_is_k  # q_y <= 1/2 there: q_y - 1 is harmless
-        flat_grad[at_y[elsewhere]] = scale * (np.exp(z_y[elsewhere]) / s[elsewhere] - 1)
-
-
 def _small_batch(z, labels, want_loss, want_grad, scale):
-    """The blocks' and chunks' work for a small batch in one pass, in float64; a row without
-    ``1 <= s`` and a finite ``s`` is handed to the algebra, as the blocks hand theirs."""
+    """A small batch as one block, computed in float64 (float32 rounded once at the end)."""
+    if z.dtype == np.float64:
+        work = np.ascontiguousarray(z)
+        out = np.empty_like(work)
+    else:  # a float64 copy, exponentiated in place: float32's exp would cost 2 ulp
+        work = out = np.array(z, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.intp)
+    loss, bad = _block(work, y, out, want_loss, scale if want_grad else None, z)
+    if bad is not None:
+        _hand_over(z, labels, bad, loss, out if want_grad else None, scale)
+    loss = np.asarray(loss, dtype=z.dtype) if want_loss else None  # errors ignored: rounded once
+    return loss, np.asarray(out, dtype=z.dtype) if want_grad else None
+
+
+def _block(z, y, out, want_loss, scale, logits):
+    """One block: the loss (float64) of each row of ``z`` with labels ``y``, and, when ``scale``
+    is given, ``out = scale * (q - e_y)`` (``out`` receives ``exp(z)`` in any case; it may be
+    ``z`` itself). Returns ``(loss, bad)``, ``bad`` None or the rows outside the window, found
+    from ``logits``, the block's logits as given.
+
+    ``e_y = exp(z_y)`` is taken in float64 and ``u``, the sum of the other exponentials, in
+    float64 too; ``s = e_y + u``, ``t = u / e_y``. Then the loss is ``log1p(t)`` (every digit
+    kept when the prediction is confident and right), ``q_y - 1 = -u / s`` (no cancellation
+    either way), and ``q_j = e_j / s`` elsewhere. In float32 the largest exponential ``e_k``, if
+    not ``e_y``, is taken in float64 for ``u`` and for ``q_k`` (see the module's docstring).
+    """
     n, c = z.shape
-    e = np.array(z, dtype=np.float64)  # a copy, exponentiated in place; float32 rounded at the end
-    flat_e = e.ravel()
+    flat_z, flat = z.ravel(), out.ravel()
     at_y = np.arange(0, n * c, c)
-    at_k = e.argmax(axis=1)
-    at_k += at_y
-    at_y += np.asarray(labels, dtype=np.intp)
-    z_k, z_y = flat_e[at_k], flat_e[at_y]
-    np.exp(e, out=e)
-    e_k = flat_e[at_k]
-    flat_e[at_k] = 0
-    u = np.add.reduce(e, axis=1)
-    s = u + e_k
-    unsafe = None  # the rows outside the window, found only when a row is (the rare case)
-    largest = np.finfo(np.float64).max
-    if not (np.minimum.reduce(s) >= 1 and np.maximum.reduce(s) <= largest):
-        unsafe = np.flatnonzero(~((s >= 1) & (s <= largest)))  # NaN is outside too
-        loss_u, grad_u = cross_entropy_rows(*shifted(z[unsafe]), labels[unsafe], None, want_grad)
-    u /= e_k  # t
-    loss = None
-    if want_loss:
-        z_y -= z_k
-        loss = np.log1p(u)
-        loss -= z_y  # logsumexp(z) - z_y, both terms >= 0
-        if unsafe is not None:
-            loss[unsafe] = loss_u
-        loss = np.asarray(loss, dtype=z.dtype)  # the caller's np.errstate: all ignored
-    if not want_grad:
-        return loss, None
-    e *= (scale / s)[:, None]
-    flat_e[at_y] -= scale  # scale (q_y - 1) where y is not k (q_y <= 1/2: no cancellation)
-    flat_e[at_k] = scale * at_the_max(at_y == at_k, u)  # y_k is 1 or 0: True or False
-    if unsafe is not None:
-        e[unsafe] = grad_u * scale
-    return loss, np.asarray(e, dtype=z.dtype)
+    at_k = at_y.copy() if out.dtype.itemsize < 8 else None  # float32: the largest term apart
+    at_y += y
+    e_y = np.exp(np.asarray(flat_z.take(at_y), dtype=np.float64))
+    if at_k is not None:
+        at_k += np.argmax(z, axis=1)
+        e_k = np.exp(np.asarray(flat_z.take(at_k), dtype=np.float64))
+        e_k[at_k == at_y] = 0  # the label's term is e_y
+    np.exp(z, out=out)
+    if at_k is not None:
+        flat[at_k] = 0
+    flat[at_y] = 0
+    u = row_sums(out)
+    if at_k is not None:
+        u += e_k
+    t = u / e_y
+    s = e_y
+    s += u
+    bad = None
+    # The window: nothing overflowed (s finite; NaN fails every comparison), t <= 2^1000 (so
+    # e_y >= s 2^-1000 lost no digits to underflow), and s >= 1, or else no exponential below
+    # the normal range (where it would lose relative precision; with s >= 1 such an
+    # exponential's probability underflows as well).
+    if not (
+        np.minimum.reduce(s) >= 1
+        and np.maximum.reduce(s) <= _MAX
+        and np.maximum.reduce(t) <= _T_MAX
+    ):
+        safe = (s <= _MAX) & (t <= _T_MAX)
+        below = np.flatnonzero(safe & (s < 1))
+        if below.size:
+            safe[below] = logits[below].min(axis=1) > np.log(np.finfo(out.dtype).smallest_normal)
+        bad = np.flatnonzero(~safe)
+    loss = np.log1p(t, out=t) if want_loss else None
+    if scale is not None:
+        r = np.divide(scale, s, out=s)
+        np.multiply(out, r[:, None], out=out)  # e_j / s times scale, in float64, rounded once
+        if at_k is not None:
+            flat[at_k] = np.multiply(e_k, r, out=e_k)  # then overwritten where k is y
+        u *= r
+        flat[at_y] = np.negative(u, out=u)  # scale (q_y - 1) = -scale u / s
+    return loss, bad
+
+
+def _hand_over(z, labels, rows, loss, grad, scale):
+    """Rows ``rows`` of ``z``, outside the window, computed by the algebra into ``loss`` and
+    ``grad`` (either may be None), each rounded once to its dtype."""
+    loss_u, grad_u = cross_entropy_rows(*shifted(z[rows]), labels[rows], None, grad is not None)
+    if loss is not None:
+        loss[rows] = rounded(loss_u, loss.dtype)
+    if grad is not None:
+        grad[rows] = rounded(grad_u * scale, grad.dtype)
 
 
 def _one_row(z, label, want_grad):
@@ -244,23 +253,6 @@ def _one_row(z, label, want_grad):
         grad[label] -= 1  # q_y <= 1/2: no cancellation
     grad[k] = at_the_max(float(label == k), t)
     return loss, np.array(grad, dtype=z.dtype)
-
-
-def _exp_block(z, out, k, e_k, u, scale):
-    """One block: ``k`` (row argmax), ``e_k = exp(z_k)`` in float64 and ``u`` (the sum of the
-    other exponentials) filled in place, with ``out = exp(z)``, then, when ``scale`` is given,
-    ``out *= scale / s`` with ``s = e_k + u``. The caller fixes the argmax's and label's entries.
-    """
-    n, c = z.shape
-    np.argmax(z, axis=1, out=k)
-    at_k = np.arange(0, n * c, c) + k
-    e_k[:] = np.exp(np.asarray(z.ravel().take(at_k), dtype=np.float64))
-    flat = out.ravel()
-    np.exp(z, out=out)
-    flat[at_k] = 0
-    row_sums(out, out=u)
-    if scale is not None:  # each e_j times scale / s, multiplied in float64, rounded once
-        np.multiply(out, (scale / (e_k + u))[:, None], out=out)
 
 
 def row_sums(e, out=None):

@@ -2,7 +2,7 @@
 
 What is checked, each a property the fast route must have whatever the machine:
 
-- no result depends on how many threads share the chunks (bit for bit, every reduction);
+- no result depends on how many threads share the blocks (bit for bit, every reduction);
 - it agrees with the algebra (``_algebra.cross_entropy_rows``) to 8 eps, and the loss-only path
   (its scratch block per thread) gives the same bits as the loss of ``cross_entropy_with_grad``;
 - the edges of its window ``1 <= s <= finfo.max``: rows on each side take the route they should,
@@ -15,8 +15,8 @@ What is checked, each a property the fast route must have whatever the machine:
 - memory: the peak allocation of a call stays within twice the gradient, two classes included;
 - threads at interpreter shutdown (an ``atexit`` handler) and after ``fork``.
 
-Every batch is threaded: ``PARALLEL_MIN_SIZE`` is lowered, ``BLOCK_SIZE`` and ``CHUNK_ROWS`` shrunk
-to a few rows (chunks of several blocks, a short last one), and the usable CPUs raised to 8, so
+Every batch is threaded: ``PARALLEL_MIN_SIZE`` is lowered, ``BLOCK_SIZE`` and ``BLOCK_ROWS`` shrunk
+to a few rows (blocks of 4 rows, a short last one), and the usable CPUs raised to 8, so
 that an odd number of rows makes unequal parts with rows of every kind in each.
 """
 
@@ -41,11 +41,11 @@ REDUCTIONS = ["none", "sum", "mean"]
 
 @pytest.fixture
 def threaded(monkeypatch):
-    """Every batch shared among 3 threads, in chunks of a few rows; returns ``monkeypatch``."""
+    """Every batch shared among 3 threads, in blocks of a few rows; returns ``monkeypatch``."""
     monkeypatch.setattr(_fast, "SMALL_SIZE", 0)  # every batch through the blocks
     monkeypatch.setattr(_fast, "PARALLEL_MIN_SIZE", 1)
-    monkeypatch.setattr(_fast, "BLOCK_SIZE", 32)  # 2 rows of 16 logits
-    monkeypatch.setattr(_fast, "CHUNK_ROWS", 5)  # chunks of 2 + 2 + 1 rows
+    monkeypatch.setattr(_fast, "BLOCK_SIZE", 64)  # 4 rows of 16 logits
+    monkeypatch.setattr(_fast, "BLOCK_ROWS", 4)  # 51 rows: 12 blocks of 4, a last one of 3
     monkeypatch.setattr(_fast, "usable_cpus", lambda: 8)
     monkeypatch.setenv("XENTLIB_NUM_THREADS", "3")
     return monkeypatch
@@ -80,7 +80,7 @@ def _bits(a):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_no_result_depends_on_the_thread_count(threaded, dtype):
     # Each row is computed the same way in whichever part it falls: 1, 2, 3 or 7 threads give the
-    # same bits. Fails if `share` loses chunks (drops the last part, or cuts the chunks into
+    # same bits. Fails if `share` loses blocks (drops the last part, or cuts the blocks into
     # `workers` parts of floor size), or if a worker runs without the ignoring errstate (a
     # RuntimeWarning, an error under -W error).
     z, labels = _batch(dtype)
@@ -197,10 +197,10 @@ def test_the_window_edges_take_their_route_and_stay_exact(threaded, dtype):
     assert len(seen) == 1 and _bits(seen[0]) == _bits(general)  # the algebra's rows
     assert _worst(loss, reference.cross_entropy(z, labels), dtype) <= 4
     assert _worst(grad, reference.cross_entropy_grad(z, labels), dtype) <= 4
-    # In one chunk, the row with s < 1 but normal exponentials stays on the fast route beside
+    # In one block, the row with s < 1 but normal exponentials stays on the fast route beside
     # the one whose subnormal exponential sends it to the algebra: each row's own smallest logit.
     threaded.setattr(_fast, "BLOCK_SIZE", 1 << 18)
-    threaded.setattr(_fast, "CHUNK_ROWS", 1 << 13)
+    threaded.setattr(_fast, "BLOCK_ROWS", 1 << 13)
     seen.clear()
     again = xentlib.cross_entropy_with_grad(z, labels, reduction="none")
     assert len(seen) == 1 and _bits(seen[0]) == _bits(general)
@@ -387,9 +387,9 @@ def test_the_threaded_route_works_in_an_atexit_handler():
 @pytest.mark.parametrize("shape", [(10**6, 2), (4096, 1000), (64, 10)])
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_peak_memory_is_within_twice_the_gradient(dtype, shape, order):
-    # The gradient is the one allocation the size of z; per-row numbers live only per chunk. At
+    # The gradient is the one allocation the size of z; per-row numbers live only per block. At
     # N = 10^7, C = 2 the batch-wide per-row arrays once took 14 times the gradient. A Fortran-
-    # ordered z is copied a chunk at a time. Fails if per-row work arrays span the batch (C = 2:
+    # ordered z is copied a block at a time. Fails if per-row work arrays span the batch (C = 2:
     # each is half the gradient), if a whole copy of z is made, or full-size temporaries return.
     z = np.asarray(np.random.default_rng(0).standard_normal(shape), dtype=dtype, order=order)
     labels = np.zeros(shape[0], dtype=np.intp)
@@ -603,3 +603,39 @@ def test_each_size_takes_its_route(monkeypatch, shape, route):
     assert np.shape(loss) == shape[:-1] and grad.shape == shape
     exact = reference.cross_entropy(z, labels if len(shape) > 1 else 0)
     assert _worst(loss, exact, np.float64) <= 3
+
+
+@pytest.mark.parametrize("label", [2, 0, 1])
+def test_float32_blocks_take_the_largest_exponential_in_float64(monkeypatch, label):
+    # numpy's float32 exp is 2.45 ulp low at 4.50845 and 1.9 ulp high at 0.658515. With that
+    # term dominating s, its error would go into every probability of the row (3.2 ulp at q_3,
+    # label 2); kept in float32 in q_0 alone, q_0 is 3.1 ulp off. Taken in float64 for s and
+    # for q_0, the row stays within 2 ulp, label at the largest logit or not. A first logit of
+    # 100, beyond float32 exp's overflow, is then harmless too. Fails if e_k is left to float32
+    # in s or in q_k, or if the label's term is counted twice when it is the largest.
+    monkeypatch.setattr(_fast, "SMALL_SIZE", 0)  # the blocks, in float32
+    z = np.array([[4.50845, 0.658515, -5.0, 2.079095], [100.0, 80.0, 1.0, 70.0]], np.float32)
+    labels = np.array([label, label])
+    seen = _spy(monkeypatch, "shifted")
+    loss, grad = xentlib.cross_entropy_with_grad(z, labels, reduction="none")
+    assert seen == []  # both rows on the fast route
+    assert _worst(grad, reference.cross_entropy_grad(z, labels), np.float32) <= 2
+    assert _worst(loss, reference.cross_entropy(z, labels), np.float32) <= 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_row_with_t_beyond_2_to_the_1000_goes_to_the_algebra(monkeypatch, dtype):
+    # t = u / e_y is e^690 (below 2^1000 = e^693.1) for the first row, e^700 for the second:
+    # the second, with a loss of 700, goes to the algebra, where e_y = e^-700 would be near the
+    # bottom of float64's normal range. Both rows within 2 ulp. Fails if the bound on t is dropped
+    # or moved past e^700, or if the first row is refused.
+    monkeypatch.setattr(_fast, "SMALL_SIZE", 0)
+    z = np.array([[0.0, -690.0], [0.0, -700.0]], dtype=dtype)
+    labels = np.array([1, 1])
+    seen = []
+    shifted = _algebra.shifted
+    monkeypatch.setattr(_fast, "shifted", lambda z, *a: seen.append(z.copy()) or shifted(z, *a))
+    loss, grad = xentlib.cross_entropy_with_grad(z, labels, reduction="none")
+    assert len(seen) == 1 and _bits(seen[0]) == _bits(z[1:])
+    assert _worst(loss, reference.cross_entropy(z, labels), dtype) <= 2
+    assert _worst(grad, reference.cross_entropy_grad(z, labels), dtype) <= 2
