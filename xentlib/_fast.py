@@ -53,6 +53,7 @@ BLOCK_SIZE = 1 << 18  # pragma: no mutate (tuning: any value gives the same resu
 # Rows per block, at most: the block's float64 numbers per row then take ~0.5 MB whatever N is
 # (with two classes, batch-wide ones took 14 times the gradient).
 BLOCK_ROWS = 1 << 13  # pragma: no mutate (tuning: any value gives the same results)
+BUFFER_SIZE = 1 << 10  # pragma: no mutate (tuning: see _blocks)
 # Handing work to a thread and taking turns at the GIL cost more than they save below this many
 # logits: two threads took 2.2 times the time of one at 4096 x 10 (float32), 0.8 at 16384 x 10,
 # 0.65 at 4096 x 1000 (float64: 1.8, 1.0 and 0.4).
@@ -118,13 +119,20 @@ def _blocks(z, labels, want_loss, want_grad, scale, workers):
     loss = np.empty(n, dtype=z.dtype) if want_loss else None
     grad = np.empty((n, c), dtype=z.dtype) if want_grad else None
     workers = workers if z.size >= PARALLEL_MIN_SIZE else 1
-    block = max(1, min(BLOCK_SIZE // c, BLOCK_ROWS))
+    # A block's per-row numbers take up to 48 bytes a row: with few classes that is more than
+    # the row's gradient, so the blocks' rows are also bounded by the gradient's size, to at
+    # most 1.5 times it in all (one block at (4096, 10): a second one costs more time here).
+    block = max(1, min(BLOCK_SIZE // c, BLOCK_ROWS, n * c * z.itemsize // (32 * workers)))
     if workers > 1:  # at least two blocks per thread, so that one slow to start leaves its share
         block = min(block, -(-n // (2 * workers)))
     unsafe = []  # row indices, appended to by each block (list.append is atomic)
 
     def run(starts):
         scratch = None if want_grad else np.empty((min(block, n), c), dtype=z.dtype)
+        # numpy buffers each operand it casts (float32 exponentials times float64 factors, their
+        # float64 row sums) by 8192 elements, up to 0.3 MB a call: 1024 took as long here. The
+        # setting is this thread's, and the np.errstate block around this call restores it.
+        np.setbufsize(BUFFER_SIZE)
         for start in starts:
             rows = slice(start, min(start + block, n))
             z_b = np.ascontiguousarray(z[rows])  # a block of a non-contiguous z, copied

@@ -639,3 +639,38 @@ def test_a_row_with_t_beyond_2_to_the_1000_goes_to_the_algebra(monkeypatch, dtyp
     assert len(seen) == 1 and _bits(seen[0]) == _bits(z[1:])
     assert _worst(loss, reference.cross_entropy(z, labels), dtype) <= 2
     assert _worst(grad, reference.cross_entropy_grad(z, labels), dtype) <= 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(20000, 2), (4096, 10)])
+def test_few_classes_keep_the_per_row_numbers_within_the_gradient(dtype, shape):
+    # With two to ten classes a row's float64 numbers (about 48 bytes) outweigh its gradient
+    # (8 to 80 bytes): the blocks are cut so that they take at most 1.5 times the gradient, and
+    # numpy's casting buffers are kept to 1024 elements. With the loss (half the gradient at two
+    # classes) the peak stays within 3.25 times the gradient. Fails if the blocks take the
+    # per-row numbers of 8192 rows whatever the gradient's size (4.5 times at 20000 x 2), or if
+    # the buffers are numpy's default 8192 elements (3.5 times at 4096 x 10 in float32).
+    z = np.asarray(np.random.default_rng(0).standard_normal(shape), dtype=dtype)
+    labels = np.zeros(shape[0], dtype=np.intp)
+    xentlib.cross_entropy_with_grad(z, labels)
+    tracemalloc.start()
+    try:
+        _, grad = xentlib.cross_entropy_with_grad(z, labels)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= 3.25 * grad.nbytes + 64 * 1024, f"peak {peak / grad.nbytes:.2f} x the gradient"
+
+
+@pytest.mark.parametrize("count", ["1", "3"])
+def test_the_callers_buffer_size_is_left_as_it_was(threaded, count):
+    # The blocks set numpy's buffer size for their own casts, in each thread, under an errstate
+    # that restores it: a caller's np.setbufsize survives the call. Fails if the setting leaks.
+    threaded.setenv("XENTLIB_NUM_THREADS", count)
+    z, labels = _batch(np.float32)
+    saved = np.setbufsize(4096)
+    try:
+        xentlib.cross_entropy_with_grad(z, labels)
+        assert np.getbufsize() == 4096
+    finally:
+        np.setbufsize(saved)
