@@ -48,9 +48,10 @@ from ._algebra import at_the_max, cross_entropy_rows, rounded, shifted
 _MAX, _T_MAX = np.finfo(np.float64).max, 2.0**1000
 
 # A float32 block and its gradient fill a 2 MiB L2 cache; blocks of 1/4 to 4 times this size were
-# measured: smaller ones pay more per-block overhead (a dozen numpy calls), larger ones spill.
+# measured: smaller ones pay more per-block overhead (two or three dozen numpy calls), larger
+# ones spill.
 BLOCK_SIZE = 1 << 18  # pragma: no mutate (tuning: any value gives the same results)
-# Rows per block, at most: the block's float64 numbers per row then take ~0.5 MB whatever N is
+# Rows per block, at most: the block's float64 numbers per row then take ~0.4 MB whatever N is
 # (with two classes, batch-wide ones took 14 times the gradient).
 BLOCK_ROWS = 1 << 13  # pragma: no mutate (tuning: any value gives the same results)
 BUFFER_SIZE = 1 << 10  # pragma: no mutate (tuning: see _blocks)

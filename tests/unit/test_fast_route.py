@@ -383,6 +383,19 @@ def test_the_threaded_route_works_in_an_atexit_handler():
     assert done.stdout == f"{math.log(256):.6f}\n"
 
 
+def _peak_of_a_step(z, labels):
+    """tracemalloc's peak during one ``cross_entropy_with_grad(z, labels)``, after a first call
+    (the thread pool and numpy's caches), and the gradient."""
+    xentlib.cross_entropy_with_grad(z, labels)
+    tracemalloc.start()
+    try:
+        _, grad = xentlib.cross_entropy_with_grad(z, labels)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak, grad
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(10**6, 2), (4096, 1000), (64, 10)])
 @pytest.mark.parametrize("order", ["C", "F"])
@@ -393,13 +406,7 @@ def test_peak_memory_is_within_twice_the_gradient(dtype, shape, order):
     # each is half the gradient), if a whole copy of z is made, or full-size temporaries return.
     z = np.asarray(np.random.default_rng(0).standard_normal(shape), dtype=dtype, order=order)
     labels = np.zeros(shape[0], dtype=np.intp)
-    xentlib.cross_entropy_with_grad(z, labels)  # the thread pool and numpy's caches, once
-    tracemalloc.start()
-    try:
-        _, grad = xentlib.cross_entropy_with_grad(z, labels)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak, grad = _peak_of_a_step(z, labels)
     limit = 2 * grad.nbytes + 64 * 1024  # and a little for Python's own bookkeeping
     assert peak <= limit, f"peak {peak / grad.nbytes:.2f} x the gradient"
 
@@ -652,13 +659,7 @@ def test_few_classes_keep_the_per_row_numbers_within_the_gradient(dtype, shape):
     # the buffers are numpy's default 8192 elements (3.5 times at 4096 x 10 in float32).
     z = np.asarray(np.random.default_rng(0).standard_normal(shape), dtype=dtype)
     labels = np.zeros(shape[0], dtype=np.intp)
-    xentlib.cross_entropy_with_grad(z, labels)
-    tracemalloc.start()
-    try:
-        _, grad = xentlib.cross_entropy_with_grad(z, labels)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak, grad = _peak_of_a_step(z, labels)
     assert peak <= 3.25 * grad.nbytes + 64 * 1024, f"peak {peak / grad.nbytes:.2f} x the gradient"
 
 
