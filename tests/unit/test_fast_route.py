@@ -441,6 +441,9 @@ def _small_cases(dtype):
     # z - m = -700.2 is rounded by up to 5.7e-14, a relative error of 256 ulp in its exponential
     # unless TwoSum's term is kept: q_1 ~ 1e-304 is a normal float, measured to the ulp
     rows.append(np.array([0.3, -699.9, 1.7]))
+    # here TwoSum's second term ((z - m) + m) - (z - m) - m is the nonzero one: 7.1e-15, 64 ulp
+    # of e^(z_0 - m) = e^-200.9 if dropped or negated
+    rows.append(np.array([-192.83439259866844, 8.061854646744074, 0.0]))
     rows += [rng.standard_normal(c) * 6 for c in (2, 5, _fast.ONE_ROW_CLASSES)]
     cases = [(z, int(np.argmin(z[1:])) + 1 if len(z) > 1 else 0) for z in rows]
     confident = np.array([0.0, 0.0, 40.0])
@@ -543,7 +546,7 @@ def test_a_small_batch_hands_only_its_rows_outside_the_window_to_the_algebra(
         z[3, 1] = row
     labels = np.arange(8) % 4
     loss, grad = xentlib.cross_entropy_with_grad(z, labels, reduction="none")
-    assert len(handed) == 1 and len(handed[0][0]) == 1  # the pieces of one row
+    assert len(handed) == 1 and handed[0][0].shape == (1, 1)  # the pieces (m first) of one row
     ref_loss, ref_grad = _algebra.cross_entropy_rows(*_algebra.shifted(z[3:4]), labels[3:4])
     np.testing.assert_array_equal(loss[3], ref_loss[0].astype(dtype))
     np.testing.assert_array_equal(grad[3], ref_grad[0].astype(dtype))
