@@ -810,3 +810,18 @@ def test_axes_out_of_range_are_refused_by_name(func):
         message = check(ValueError, lambda axes=axes: func(z, axis=axes), f"{func.__name__}: ")
         assert "axis" in message and "2" in message
     assert func(z, axis=(-2,)).shape == ((3,) if func is logsumexp else (2, 3))
+
+
+@pytest.mark.parametrize(
+    "shape, labels_shape", [((3,), "()"), ((2, 3), "(2,)")], ids=["one sample", "a batch"]
+)
+def test_a_none_target_is_told_both_shapes_it_could_have(shape, labels_shape):
+    # The message gives the shape of labels (z's shape without its last axis) and of
+    # probabilities (z's shape), and says what it got. Fails if the labels' shape is written
+    # from the wrong end of z's shape ((3,) for one sample instead of ()).
+    with pytest.raises(TypeError) as raised:
+        cross_entropy(np.zeros(shape), None)
+    assert str(raised.value) == (
+        f"cross_entropy: target must be 0-based integer labels of shape {labels_shape} or "
+        f"probabilities of shape {shape} (the shape of z), got None"
+    )
