@@ -267,7 +267,7 @@ def _one_row(z, label, want_grad):
     return loss, np.array(grad, dtype=z.dtype)
 
 
-def row_sums(e, out=None):
+def row_sums(e):
     """Row sums of a 2-D array of exponentials, in float64, accurate to about 1 ulp.
 
     A BLAS matrix-vector product with a vector of ones is the fastest row sum, but it
@@ -277,8 +277,8 @@ def row_sums(e, out=None):
     there, and as accurate).
     """
     if e.dtype.itemsize < 8 or e.shape[1] <= 128:
-        return np.einsum("ij->i", e, dtype=np.float64, out=out)
-    return np.add.reduce(e, axis=1, out=out)
+        return np.einsum("ij->i", e, dtype=np.float64)
+    return np.add.reduce(e, axis=1)
 
 
 # --- the threads ----------------------------------------------------------------------------
