@@ -825,3 +825,14 @@ def test_a_none_target_is_told_both_shapes_it_could_have(shape, labels_shape):
         f"cross_entropy: target must be 0-based integer labels of shape {labels_shape} or "
         f"probabilities of shape {shape} (the shape of z), got None"
     )
+
+
+def test_one_sample_with_the_label_c_is_refused():
+    # One sample's int label is checked at a glance: 0 <= label < C. Fails if the label C is let
+    # through (it would index past the row).
+    with pytest.raises(ValueError) as raised:
+        cross_entropy(np.array([1.0, 2.0, 3.0]), 3)
+    assert str(raised.value) == (
+        "cross_entropy: label 3 in target is out of range for 3 classes "
+        "(labels are 0-based: 0..2)"
+    )

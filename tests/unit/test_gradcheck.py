@@ -118,3 +118,10 @@ def test_nan_from_f_gives_nan():
     grad = numerical_gradient(lambda v: math.nan if v[0] > 1 else 0.0, [1.0, 5.0])
     assert np.isnan(grad[0])
     assert grad[1] == 0.0
+
+
+def test_a_point_near_the_largest_float_still_has_its_step():
+    # At x = 1e308, x + h and x - h are finite, and so is the step between them, although
+    # their sum is not: the derivative of the sum of x is 1. Fails if the check of the step
+    # looks at anything but (x + h) - (x - h), such as (x + h) + (x - h).
+    assert_array_equal(numerical_gradient(lambda v: float(v.sum()), np.array([1e308])), [1.0])
