@@ -833,6 +833,5 @@ def test_one_sample_with_the_label_c_is_refused():
     with pytest.raises(ValueError) as raised:
         cross_entropy(np.array([1.0, 2.0, 3.0]), 3)
     assert str(raised.value) == (
-        "cross_entropy: label 3 in target is out of range for 3 classes "
-        "(labels are 0-based: 0..2)"
+        "cross_entropy: label 3 in target is out of range for 3 classes (labels are 0-based: 0..2)"
     )
