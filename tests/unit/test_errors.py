@@ -835,3 +835,35 @@ def test_one_sample_with_the_label_c_is_refused():
     assert str(raised.value) == (
         "cross_entropy: label 3 in target is out of range for 3 classes (labels are 0-based: 0..2)"
     )
+
+
+@pytest.mark.parametrize(
+    "z, labels, message",
+    [
+        (
+            np.zeros((3, 4)),
+            np.array([0, 4, 1]),
+            "label 4 in target is out of range for 4 classes (labels are 0-based: 0..3)",
+        ),
+        (
+            np.zeros((2, 256)),
+            np.array([0, -1], dtype=np.int8),
+            "label -1 in target is out of range for 256 classes (labels are 0-based: 0..255)",
+        ),
+        (
+            np.zeros((3, 4)),
+            np.array([0, 1, 2, 3]),
+            "target must be 0-based integer labels of shape (3,) or probabilities of shape "
+            "(3, 4) (the shape of z), got shape (4,)",
+        ),
+    ],
+    ids=["label C", "int8 -1 with 256 classes", "one label too many"],
+)
+def test_the_quick_acceptance_of_labels_lets_no_bad_batch_through(z, labels, message):
+    # A batch's integer labels are accepted at a glance when 0 <= label < C, read as unsigned
+    # in one pass (a negative label of b bits is then at least 2^(b-1), so C may not exceed
+    # that), and their shape is (N,). Fails if the label C passes, if 256 classes are allowed
+    # for int8 (-1 read as 255 would be a class), or if the shape is not compared.
+    with pytest.raises(ValueError) as raised:
+        cross_entropy(z, labels)
+    assert str(raised.value) == f"cross_entropy: {message}"
