@@ -73,6 +73,14 @@ def _worst(computed, exact, dtype):
     return float(np.max(reference.ulp_error(computed, exact, dtype)))
 
 
+def _rows_handed_over(monkeypatch):
+    """The logits of the rows the fast route hands to the algebra (a copy per call of
+    ``shifted``), recorded while still computing them."""
+    seen, shifted = [], _algebra.shifted
+    monkeypatch.setattr(_fast, "shifted", lambda z, *a: seen.append(z.copy()) or shifted(z, *a))
+    return seen
+
+
 def _bits(a):
     return np.asarray(a).dtype, np.asarray(a).shape, np.asarray(a).tobytes()
 
@@ -190,9 +198,7 @@ def test_the_window_edges_take_their_route_and_stay_exact(threaded, dtype):
     general = np.array([tiny_s, one_subnormal], dtype=dtype)
     z = np.vstack([fast.astype(dtype), general])
     labels = np.array([0, 7, 3, 0, 0, 0, 0, 5, 1])
-    seen = []
-    shifted = _algebra.shifted
-    threaded.setattr(_fast, "shifted", lambda z, *a: seen.append(z.copy()) or shifted(z, *a))
+    seen = _rows_handed_over(threaded)
     loss, grad = xentlib.cross_entropy_with_grad(z, labels, reduction="none")
     assert len(seen) == 1 and _bits(seen[0]) == _bits(general)  # the algebra's rows
     assert _worst(loss, reference.cross_entropy(z, labels), dtype) <= 4
@@ -643,9 +649,7 @@ def test_a_row_with_t_beyond_2_to_the_1000_goes_to_the_algebra(monkeypatch, dtyp
     monkeypatch.setattr(_fast, "SMALL_SIZE", 0)
     z = np.array([[0.0, -690.0], [0.0, -700.0]], dtype=dtype)
     labels = np.array([1, 1])
-    seen = []
-    shifted = _algebra.shifted
-    monkeypatch.setattr(_fast, "shifted", lambda z, *a: seen.append(z.copy()) or shifted(z, *a))
+    seen = _rows_handed_over(monkeypatch)
     loss, grad = xentlib.cross_entropy_with_grad(z, labels, reduction="none")
     assert len(seen) == 1 and _bits(seen[0]) == _bits(z[1:])
     assert _worst(loss, reference.cross_entropy(z, labels), dtype) <= 2
