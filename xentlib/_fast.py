@@ -21,9 +21,11 @@ How it saves time without losing a digit:
   float32 the largest exponential ``e_k`` (when ``k`` is not the label) is also taken in float64,
   for ``s`` and for ``q_k``: numpy's float32 ``exp`` is up to 2.4 ulp off, and in ``s`` that error
   would go into every probability of the row.
-- **Cache blocks.** Rows are processed in blocks of about ``BLOCK_SIZE`` logits (at most
-  ``BLOCK_ROWS`` rows, which bounds the memory of the per-row numbers), all in cache. The
-  exponentials are written straight into the gradient, the one allocation the size of ``z``.
+- **Cache blocks.** Rows are processed in blocks of about ``BLOCK_SIZE`` logits, all in cache,
+  and of at most ``BLOCK_ROWS`` rows, or fewer where the rows are short: the per-row numbers of a
+  block then take no more memory than the gradient. The exponentials are written straight into
+  the gradient, the one allocation the size of ``z``. With few classes the rows are summed a
+  column at a time (:func:`row_sums`).
 - **Threads.** A batch of ``PARALLEL_MIN_SIZE`` logits or more is shared, block by block, among
   ``threads()`` threads: numpy releases the GIL inside each pass, and no row's result depends on
   which thread computes it. Below that size the threads take turns at the GIL more than they
@@ -46,6 +48,8 @@ import numpy as np
 from ._algebra import at_the_max, cross_entropy_rows, rounded, shifted
 
 _MAX, _T_MAX = np.finfo(np.float64).max, 2.0**1000
+# The logit whose exponential is the smallest normal number, by the exponentials' itemsize.
+_FLOOR = {size: np.log(np.finfo(f"f{size}").smallest_normal, dtype="f8") for size in (4, 8)}
 
 # A float32 block and its gradient fill a 2 MiB L2 cache; blocks of 1/4 to 4 times this size were
 # measured: smaller ones pay more per-block overhead (two or three dozen numpy calls), larger
@@ -63,6 +67,10 @@ PARALLEL_MIN_SIZE = 1 << 18  # pragma: no mutate (tuning: any value gives the sa
 # (64, 10) and twice at 4096 x 10 (float64's exp is about 4 times float32's); its float64 copy
 # costs 2 z of memory.
 SMALL_SIZE = 1 << 12
+# Rows of at most this many bytes are summed a column at a time (row_sums): at 8192 rows this
+# took 0.3 to 0.8 times einsum's time with 4 to 12 float32 classes (0.4 to 0.7 with 4 to 6
+# float64 ones), 1.4 times with 16 float32 classes, and 1.4 with 8 float64 ones.
+SHORT_ROW_BYTES = 48  # pragma: no mutate (tuning: either way gives the same sums)
 # One row of 3 logits took about 4 µs on Python floats, 60 µs as a small batch of one row.
 ONE_ROW_CLASSES = 16
 
@@ -122,13 +130,15 @@ def _blocks(z, labels, want_loss, want_grad, scale, workers):
     # How the rows are cut into blocks and shared is tuning: every partition gives the same bits
     # (tests/unit/test_fast_route.py, with blocks of 4 rows and 1 to 7 threads).
     workers = workers if z.size >= PARALLEL_MIN_SIZE else 1  # pragma: no mutate
-    # A block's per-row numbers take up to 48 bytes a row: with few classes that is more than
-    # the row's gradient, so the blocks' rows are also bounded by the gradient's size, to at
-    # most 1.5 times it in all (one block at (4096, 10): a second one costs more time here).
-    within = n * c * z.itemsize // (32 * workers)  # pragma: no mutate (rows; memory: tested)
+    # A block's per-row numbers take up to 48 bytes a row at once: with few classes that is more
+    # than the row's gradient, so the blocks' rows are also bounded by the gradient's size, to
+    # at most as much again (two blocks at (4096, 10) in float32: 1.1 times one's time).
+    within = n * c * z.itemsize // (48 * workers)  # pragma: no mutate (rows; memory: tested)
     block = max(1, min(BLOCK_SIZE // c, BLOCK_ROWS, within))  # pragma: no mutate
     if workers > 1:  # pragma: no mutate (at least two blocks per thread: one slow to start
         block = min(block, -(-n // (2 * workers)))  # pragma: no mutate (leaves its share)
+    blocks = max(1, -(-n // block))  # pragma: no mutate (blocks of equal size, give or take 1)
+    block = max(1, -(-n // blocks))  # pragma: no mutate
     unsafe = []  # row indices, appended to by each block (list.append is atomic)
 
     def run(starts):
@@ -142,9 +152,8 @@ def _blocks(z, labels, want_loss, want_grad, scale, workers):
             z_b = np.ascontiguousarray(z[rows])  # a block of a non-contiguous z, copied
             out = grad[rows] if want_grad else scratch[: len(z_b)]
             y = np.asarray(labels[rows], dtype=np.intp)
-            loss_b, bad = _block(z_b, y, out, want_loss, scale if want_grad else None, z_b)
-            if want_loss:
-                loss[rows] = loss_b  # rounded once
+            loss_b = loss[rows] if want_loss else None
+            bad = _block(z_b, y, out, loss_b, scale if want_grad else None, z_b)
             if bad is not None:
                 unsafe.append(bad + start)
 
@@ -162,18 +171,19 @@ def _small_batch(z, labels, want_loss, want_grad, scale):
     else:  # a float64 copy, exponentiated in place: float32's exp would cost 2 ulp
         work = out = np.array(z, dtype=np.float64)
     y = np.asarray(labels, dtype=np.intp)
-    loss, bad = _block(work, y, out, want_loss, scale if want_grad else None, z)
+    loss = np.empty(len(work)) if want_loss else None
+    bad = _block(work, y, out, loss, scale if want_grad else None, z)
     if bad is not None:
         _hand_over(z, labels, bad, loss, out if want_grad else None, scale)
     loss = np.asarray(loss, dtype=z.dtype) if want_loss else None  # errors ignored: rounded once
     return loss, np.asarray(out, dtype=z.dtype) if want_grad else None
 
 
-def _block(z, y, out, want_loss, scale, logits):
-    """One block: the loss (float64) of each row of ``z`` with labels ``y``, and, when ``scale``
-    is given, ``out = scale * (q - e_y)`` (``out`` receives ``exp(z)`` in any case; it may be
-    ``z`` itself). Returns ``(loss, bad)``, ``bad`` None or the rows outside the window, found
-    from ``logits``, the block's logits as given.
+def _block(z, y, out, loss, scale, logits):
+    """One block: into ``loss`` (None, or an array of the block's rows), the loss of each row of
+    ``z`` with labels ``y``, rounded once; and, when ``scale`` is given, ``out = scale * (q -
+    e_y)`` (``out`` receives ``exp(z)`` in any case; it may be ``z`` itself). Returns None, or
+    the rows outside the window, found from ``logits``, the block's logits as given.
 
     ``e_y = exp(z_y)`` is taken in float64 and ``u``, the sum of the other exponentials, in
     float64 too; ``s = e_y + u``, ``t = u / e_y``. Then the loss is ``log1p(t)`` (every digit
@@ -184,12 +194,16 @@ def _block(z, y, out, want_loss, scale, logits):
     n, c = z.shape
     flat_z, flat = z.ravel(), out.ravel()
     at_y = np.arange(0, n * c, c)
-    at_k = at_y.copy() if out.dtype.itemsize < 8 else None  # float32: the largest term apart
     at_y += y
-    e_y = np.exp(np.asarray(flat_z.take(at_y), dtype=np.float64))
-    if at_k is not None:
-        at_k += np.argmax(z, axis=1)
-        e_k = np.exp(np.asarray(flat_z.take(at_k), dtype=np.float64))
+    e_y = flat_z.take(at_y).astype(np.float64)
+    np.exp(e_y, out=e_y)
+    at_k = None
+    if out.dtype.itemsize < 8:  # float32: the largest term apart
+        at_k = np.argmax(z, axis=1)
+        at_k += at_y
+        at_k -= y
+        e_k = flat_z.take(at_k).astype(np.float64)
+        np.exp(e_k, out=e_k)
         e_k[at_k == at_y] = 0  # the label's term is e_y
     np.exp(z, out=out)
     if at_k is not None:
@@ -205,18 +219,22 @@ def _block(z, y, out, want_loss, scale, logits):
     # The window: nothing overflowed (s finite; NaN fails every comparison), t <= 2^1000 (so
     # e_y >= s 2^-1000 lost no digits to underflow), and s >= 1, or else no exponential below
     # the normal range (where it would lose relative precision; with s >= 1 such an
-    # exponential's probability underflows as well).
+    # exponential's probability underflows as well). The whole block is tested first.
+    floor = _FLOOR[out.dtype.itemsize]
     if not (
-        np.minimum.reduce(s) >= 1
+        (np.minimum.reduce(s) >= 1 or np.minimum.reduce(logits, axis=None) > floor)
         and np.maximum.reduce(s) <= _MAX
         and np.maximum.reduce(t) <= _T_MAX
     ):
         safe = (s <= _MAX) & (t <= _T_MAX)
         below = np.flatnonzero(safe & (s < 1))
         if below.size:
-            safe[below] = logits[below].min(axis=1) > np.log(np.finfo(out.dtype).smallest_normal)
+            safe[below] = logits[below].min(axis=1) > floor
         bad = np.flatnonzero(~safe)
-    loss = np.log1p(t, out=t) if want_loss else None
+        bad = bad if bad.size else None  # every row is in the window after all
+    if loss is not None:
+        np.log1p(t, out=loss)
+    del t
     if scale is not None:
         r = np.divide(scale, s, out=s)
         np.multiply(out, r[:, None], out=out)  # e_j / s times scale, in float64, rounded once
@@ -224,7 +242,7 @@ def _block(z, y, out, want_loss, scale, logits):
             flat[at_k] = np.multiply(e_k, r, out=e_k)  # then overwritten where k is y
         u *= r
         flat[at_y] = np.negative(u, out=u)  # scale (q_y - 1) = -scale u / s
-    return loss, bad
+    return bad
 
 
 def _hand_over(z, labels, rows, loss, grad, scale):
@@ -272,10 +290,17 @@ def row_sums(e):
 
     A BLAS matrix-vector product with a vector of ones is the fastest row sum, but it
     accumulates in the input's dtype along long runs: 3 ulp off at 1000 classes, an error every
-    probability of the row inherits. float32 is summed in float64 (``einsum`` casts as it goes);
-    long float64 rows use numpy's pairwise summation (1-2 ulp), short ones ``einsum`` (faster
-    there, and as accurate).
+    probability of the row inherits. float32 is summed in float64. Rows of at most
+    ``SHORT_ROW_BYTES`` are summed column by column, a pass per class (numpy's reductions pay for
+    each row, and ``einsum`` buffers 64 KB to cast float32: 0.4 times the gradient at 4096 x 10);
+    other short rows by ``einsum``, long float64 rows by numpy's pairwise summation (1-2 ulp).
+    Each sum is the same sequential one whichever way.
     """
+    if e.shape[1] * e.itemsize <= SHORT_ROW_BYTES:
+        sums = e[:, 0].astype(np.float64)
+        for j in range(1, e.shape[1]):
+            sums += e[:, j]
+        return sums
     if e.dtype.itemsize < 8 or e.shape[1] <= 128:
         return np.einsum("ij->i", e, dtype=np.float64)
     return np.add.reduce(e, axis=1)
