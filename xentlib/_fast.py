@@ -195,14 +195,14 @@ def _block(z, y, out, loss, scale, logits):
     flat_z, flat = z.ravel(), out.ravel()
     at_y = np.arange(0, n * c, c)
     at_y += y
-    e_y = flat_z.take(at_y).astype(np.float64)
+    e_y = np.asarray(flat_z.take(at_y), dtype=np.float64)
     np.exp(e_y, out=e_y)
     at_k = None
     if out.dtype.itemsize < 8:  # float32: the largest term apart
         at_k = np.argmax(z, axis=1)
         at_k += at_y
         at_k -= y
-        e_k = flat_z.take(at_k).astype(np.float64)
+        e_k = np.asarray(flat_z.take(at_k), dtype=np.float64)
         np.exp(e_k, out=e_k)
         e_k[at_k == at_y] = 0  # the label's term is e_y
     np.exp(z, out=out)
@@ -296,8 +296,8 @@ def row_sums(e):
     other short rows by ``einsum``, long float64 rows by numpy's pairwise summation (1-2 ulp).
     Each sum is the same sequential one whichever way.
     """
-    if e.shape[1] * e.itemsize <= SHORT_ROW_BYTES:
-        sums = e[:, 0].astype(np.float64)
+    if e.shape[1] * e.itemsize <= SHORT_ROW_BYTES:  # pragma: no mutate (tuning)
+        sums = np.array(e[:, 0], dtype=np.float64)
         for j in range(1, e.shape[1]):
             sums += e[:, j]
         return sums

@@ -676,14 +676,19 @@ def test_few_classes_keep_the_per_row_numbers_within_the_gradient(dtype, shape):
     assert peak <= limit, f"peak {peak / grad.nbytes:.2f} x the gradient"
 
 
+@pytest.mark.parametrize("deep", [False, True], ids=["whole block", "row by row"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_rows_with_a_small_sum_but_normal_exponentials_need_no_hand_over(monkeypatch, dtype):
+def test_rows_with_a_small_sum_but_normal_exponentials_need_no_hand_over(monkeypatch, dtype, deep):
     # Logits all below 0 give s < 1 in many rows; no exponential is below the normal range, so
     # every row is in the window and none goes to the algebra, not even an empty set of rows
-    # (which cost the algebra's fixed price on every such batch: 2.4 ms instead of 1.6 at
-    # 20000 x 2). Fails if a block hands over zero rows, or refuses rows that are safe.
+    # (which cost the algebra's fixed price on every such batch). The block passes as a whole;
+    # with a row [0, -800] beside them (an exponential underflows, but s = 1) it is tested row by
+    # row, and passes too. Fails if a block hands over zero rows, or refuses rows that are safe.
     monkeypatch.setattr(_fast, "SMALL_SIZE", 0)
-    z = -np.abs(np.random.default_rng(0).standard_normal((64, 2)) * 3).astype(dtype)
+    z = -np.abs(np.random.default_rng(0).standard_normal((64, 2)) * 3)
+    if deep:
+        z[-1] = [0.0, -800.0]
+    z = z.astype(dtype)
     labels = np.zeros(64, dtype=np.intp)
     assert np.any(np.exp(z.astype(np.float64)).sum(axis=1) < 1)  # the test's premise
     seen = _rows_handed_over(monkeypatch)
