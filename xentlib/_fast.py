@@ -68,7 +68,7 @@ PARALLEL_MIN_SIZE = 1 << 18  # pragma: no mutate (tuning: any value gives the sa
 # costs 2 z of memory.
 SMALL_SIZE = 1 << 12
 # Rows of at most this many bytes are summed a column at a time (row_sums): at 8192 rows this
-# took 0.3 to 0.8 times einsum's time with 4 to 12 float32 classes (0.4 to 0.7 with 4 to 6
+# took 0.3 to 0.9 times einsum's time with 4 to 12 float32 classes (0.4 to 0.7 with 4 to 6
 # float64 ones), 1.4 times with 16 float32 classes, and 1.4 with 8 float64 ones.
 SHORT_ROW_BYTES = 48  # pragma: no mutate (tuning: either way gives the same sums)
 # One row of 3 logits took about 4 µs on Python floats, 60 µs as a small batch of one row.
@@ -234,7 +234,7 @@ def _block(z, y, out, loss, scale, logits):
         bad = bad if bad.size else None  # every row is in the window after all
     if loss is not None:
         np.log1p(t, out=loss)
-    del t
+    del t  # its memory, before the gradient's pass
     if scale is not None:
         r = np.divide(scale, s, out=s)
         np.multiply(out, r[:, None], out=out)  # e_j / s times scale, in float64, rounded once
@@ -294,7 +294,8 @@ def row_sums(e):
     ``SHORT_ROW_BYTES`` are summed column by column, a pass per class (numpy's reductions pay for
     each row, and ``einsum`` buffers 64 KB to cast float32: 0.4 times the gradient at 4096 x 10);
     other short rows by ``einsum``, long float64 rows by numpy's pairwise summation (1-2 ulp).
-    Each sum is the same sequential one whichever way.
+    In float32 the column-by-column sums and ``einsum``'s are the same, bit for bit; in float64
+    ``einsum`` adds in another order, as accurately.
     """
     if e.shape[1] * e.itemsize <= SHORT_ROW_BYTES:  # pragma: no mutate (tuning)
         sums = np.array(e[:, 0], dtype=np.float64)
