@@ -134,11 +134,10 @@ def _blocks(z, labels, want_loss, want_grad, scale, workers):
     # than the row's gradient, so the blocks' rows are also bounded by the gradient's size, to
     # at most as much again (two blocks at (4096, 10) in float32: 1.1 times one's time).
     within = n * c * z.itemsize // (48 * workers)  # pragma: no mutate (rows; memory: tested)
-    block = max(1, min(BLOCK_SIZE // c, BLOCK_ROWS, within))  # pragma: no mutate
-    if workers > 1:  # pragma: no mutate (at least two blocks per thread: one slow to start
-        block = min(block, -(-n // (2 * workers)))  # pragma: no mutate (leaves its share)
-    blocks = max(1, -(-n // block))  # pragma: no mutate (blocks of equal size, give or take 1)
-    block = max(1, -(-n // blocks))  # pragma: no mutate
+    most = max(1, min(BLOCK_SIZE // c, BLOCK_ROWS, within))  # pragma: no mutate (rows a block)
+    # With threads, at least two blocks per thread: one slow to start leaves its share.
+    blocks = max(-(-n // most), 2 * workers if workers > 1 else 1)  # pragma: no mutate
+    block = max(1, -(-n // blocks))  # pragma: no mutate (blocks of equal size, give or take 1)
     unsafe = []  # row indices, appended to by each block (list.append is atomic)
 
     def run(starts):
